@@ -10,5 +10,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Finds (or installs, as root, from the Debian package) nats-server once for every worker.
+    globalSetup: ["packages/testing/dist/src/global-setup.js"],
   },
 });
