@@ -13,8 +13,8 @@ export interface DeviceUpload {
   readonly identityKey: Uint8Array;
   readonly signedPreKey: SignedPublicPreKey;
   readonly kyberLastResort: SignedPublicPreKey;
-  readonly preKeys: readonly PublicPreKey[];
-  readonly kyberPreKeys: readonly SignedPublicPreKey[];
+  readonly preKeys: PublicPreKey[];
+  readonly kyberPreKeys: SignedPublicPreKey[];
 }
 
 /** What a claim hands out for one device: the one-time keys are absent when the pool ran dry. */
