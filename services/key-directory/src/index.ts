@@ -1,1 +1,2 @@
-export {};
+export { startKeyDirectory } from "./service.js";
+export { KEYS_BUCKET } from "./store.js";

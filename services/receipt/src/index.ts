@@ -1,1 +1,2 @@
-export {};
+export type { ReceiptOptions } from "./service.js";
+export { RECEIPTS_BUCKET, startReceipt } from "./service.js";

@@ -1,1 +1,3 @@
-export {};
+export type { RatchetOptions } from "./service.js";
+export { startSessionRatchet } from "./service.js";
+export { ratchetBucket } from "./store.js";

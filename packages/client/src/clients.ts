@@ -1,0 +1,74 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { CallOptions, ServiceError } from "@interlink/actor";
+import { Requester } from "@interlink/actor";
+import type { RequesterOptions } from "@interlink/actor";
+import type { ProviderId, Service } from "@interlink/subjects";
+import { Service as Svc, inboxPrefix, requestSubject } from "@interlink/subjects";
+import type { Schema } from "@interlink/wire";
+import type { Either } from "fp-ts/lib/Either.js";
+import type { UserAddress } from "./protocol/common.js";
+import * as D from "./protocol/delivery.js";
+import * as K from "./protocol/keys.js";
+import * as M from "./protocol/media.js";
+import * as R from "./protocol/receipt.js";
+import * as X from "./protocol/ratchet.js";
+
+type Res<T> = Promise<Either<ServiceError, T>>;
+
+/** Omit the record version: clients stamp it. */
+type Body<T> = Omit<T, "v">;
+
+/**
+ * Typed calls to every Interlink service on behalf of one provider. The provider is only ever
+ * put in the subject; the hub takes it from there (and account permissions pin it).
+ */
+export class InterlinkClient {
+  readonly provider: ProviderId;
+  readonly requester: Requester;
+
+  constructor(nc: NatsConnection, provider: ProviderId, opts: RequesterOptions = {}) {
+    this.provider = provider;
+    this.requester = new Requester(nc, { inboxPrefix: inboxPrefix(provider), ...opts });
+  }
+
+  #call<T>(service: Service, op: string, body: object, schema: Schema<T>, opts?: CallOptions): Res<T> {
+    return this.requester.call(requestSubject(service, op, this.provider), { v: 1, ...body }, schema, opts);
+  }
+
+  readonly keys = {
+    upload: (b: Body<K.UploadRequest>) => this.#call(Svc.Keys, "upload", b, K.KeyCountsS),
+    devices: (a: UserAddress) => this.#call(Svc.Keys, "devices", a, K.DevicesResponseS),
+    claim: (b: Body<K.ClaimRequest>) => this.#call(Svc.Keys, "claim", b, K.ClaimResponseS),
+  };
+
+  readonly delivery = {
+    send: (b: Body<D.SendRequest>) => this.#call(Svc.Delivery, "send", b, D.SendResponseS),
+    pull: (b: Body<D.PullRequest>) => this.#call(Svc.Delivery, "pull", b, D.PullResponseS),
+    ack: (b: Body<D.AckRequest>) => this.#call(Svc.Delivery, "ack", b, D.AckResponseS),
+  };
+
+  readonly media = {
+    begin: (b: Body<M.BeginUpload>) => this.#call(Svc.Media, "begin", b, M.BeginUploadResponseS),
+    chunk: (b: Body<M.UploadChunk>) => this.#call(Svc.Media, "chunk", b, M.UploadChunkResponseS, { timeoutMs: 15_000 }),
+    commit: (uploadId: string) => this.#call(Svc.Media, "commit", { uploadId }, M.CommitUploadResponseS, { timeoutMs: 30_000 }),
+    download: (b: Body<M.Download>) => this.#call(Svc.Media, "download", b, M.DownloadResponseS, { timeoutMs: 15_000 }),
+  };
+
+  readonly receipt = {
+    status: (b: Body<R.StatusRequest>) => this.#call(Svc.Receipt, "status", b, R.StatusResponseS),
+  };
+
+  /** The provider's own edge service; these calls carry plaintext and stay on the provider's NATS. */
+  readonly ratchet = {
+    register: (b: Body<X.RegisterRequest>) => this.#call(Svc.Ratchet, "register", b, X.RegisterResponseS, { timeoutMs: 30_000 }),
+    send: (b: Body<X.SendContent>) => this.#call(Svc.Ratchet, "send", b, X.SendContentResponseS, { timeoutMs: 15_000 }),
+  };
+
+  ping(service: Service, opts?: CallOptions): Res<unknown> {
+    return this.requester.callRaw(requestSubject(service, "ping", this.provider), new Uint8Array([0xc0]), opts);
+  }
+
+  close(): void {
+    this.requester.close();
+  }
+}

@@ -1,0 +1,98 @@
+import { randomBytes } from "node:crypto";
+import * as E from "fp-ts/lib/Either.js";
+import type { Either } from "fp-ts/lib/Either.js";
+import type { ServiceError } from "@interlink/actor";
+import { ErrorCode, serviceError } from "@interlink/actor";
+import type { DeviceAddress, InterlinkClient, UserAddress } from "@interlink/client";
+import { DeliveryErrorCode, signalName } from "@interlink/client";
+import { encrypt, hasSession, protocolAddress, startSession } from "@interlink/crypto";
+import type { DeviceId } from "@interlink/subjects";
+import type { Content, ContentBody } from "@interlink/wire";
+import { encodeContent } from "@interlink/wire";
+import type { DeviceSecrets } from "../records.js";
+import type { Sessions } from "./sessions.js";
+
+export const newMessageId = (): string => randomBytes(16).toString("base64url");
+
+interface DeviceCiphertext {
+  device: DeviceId;
+  registrationId: number;
+  type: number;
+  body: Uint8Array;
+}
+
+const detailList = (e: ServiceError, key: string): DeviceId[] => {
+  const v = e.details?.[key];
+  return Array.isArray(v) ? v.filter((x): x is DeviceId => typeof x === "number" && Number.isInteger(x) && x >= 1 && x <= 127) : [];
+};
+
+/**
+ * Encrypts one content record for every device of the recipient and hands it to delivery. When
+ * delivery says the device list moved on (missing, extra, stale), it fixes sessions and tries
+ * again, so the app never sees that error.
+ */
+export const sendContent = async (
+  deps: { client: InterlinkClient; sessions: Sessions; now: () => number },
+  dev: DeviceSecrets,
+  to: UserAddress,
+  body: ContentBody,
+  id: string = newMessageId(),
+): Promise<Either<ServiceError, { id: string; devices: number }>> => {
+  const sentAt = deps.now();
+  const content: Content = { v: 1, id, sentAt, body };
+  const plaintext = encodeContent(content);
+  const local = protocolAddress(signalName({ provider: deps.client.provider, user: dev.user }), dev.device);
+
+  const listed = await deps.client.keys.devices(to);
+  if (E.isLeft(listed)) return listed;
+  const self = to.provider === deps.client.provider && to.user === dev.user;
+  let devices: DeviceId[] = listed.right.devices.map((d) => d.device).filter((d) => !(self && d === dev.device));
+  // Sessions whose remote was re-registered, to be rebuilt from a fresh bundle.
+  const fresh = new Set<DeviceId>();
+
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const out: DeviceCiphertext[] = [];
+    for (const device of devices) {
+      const remote: DeviceAddress = { ...to, device };
+      const raddr = protocolAddress(signalName(to), device);
+      const r = await deps.sessions.run(dev, remote, async (scope) => {
+        const now = new Date(deps.now());
+        if (fresh.has(device) || !hasSession(scope, now)) {
+          const claimed = await deps.client.keys.claim({ provider: to.provider, user: to.user, devices: [device] });
+          if (E.isLeft(claimed)) return claimed;
+          const bundle = claimed.right.bundles[0];
+          if (bundle === undefined) return E.left(serviceError(ErrorCode.NotFound, "no key bundle for a recipient device"));
+          scope.session = null;
+          const started = await startSession(scope, bundle, raddr, local, now);
+          if (E.isLeft(started)) return E.left(serviceError(started.left.code, started.left.message));
+        }
+        const c = await encrypt(scope, plaintext, raddr, local, now);
+        if (E.isLeft(c)) return E.left(serviceError(c.left.code, c.left.message));
+        return E.right({
+          result: { device, registrationId: scope.session!.remoteRegistrationId(), type: c.right.type, body: c.right.body },
+          commit: true,
+        });
+      });
+      if (E.isLeft(r)) return r;
+      out.push(r.right);
+    }
+    fresh.clear();
+    if (out.length === 0) return E.right({ id, devices: 0 });
+    const sent = await deps.client.delivery.send({ id, from: { user: dev.user, device: dev.device }, to, sentAt, messages: out });
+    if (E.isRight(sent)) return E.right({ id, devices: out.length });
+    const err = sent.left;
+    if (err.code === DeliveryErrorCode.MismatchedDevices) {
+      const missing = detailList(err, "missing");
+      const extra = new Set(detailList(err, "extra"));
+      for (const d of extra) await deps.sessions.forget(dev, { ...to, device: d });
+      devices = [...devices.filter((d) => !extra.has(d)), ...missing.filter((d) => !devices.includes(d))];
+      continue;
+    }
+    if (err.code === DeliveryErrorCode.StaleDevices) {
+      for (const d of detailList(err, "stale")) fresh.add(d);
+      continue;
+    }
+    return sent;
+  }
+  return E.left(serviceError(ErrorCode.Conflict, "recipient's devices kept changing", { retryable: true }));
+};

@@ -1,0 +1,149 @@
+import * as E from "fp-ts/lib/Either.js";
+import type { RunningService, ServiceEnv } from "@interlink/actor";
+import { ErrorCode, Requester, ServiceHost, endpoint, serviceError } from "@interlink/actor";
+import type { InterlinkClient, RegisterRequest, SendContent, SendContentResponse } from "@interlink/client";
+import { NewMessageEventS, ReceiptEventS, RegisterRequestS, SendContentS } from "@interlink/client";
+import { generateDevice } from "@interlink/crypto";
+import type { ProviderId } from "@interlink/subjects";
+import { Service, eventSubject, inboxPrefix, requestSubject } from "@interlink/subjects";
+import { createCodec, decodeWith } from "@interlink/wire";
+import { Receiver } from "./actors/receiver.js";
+import { sendContent } from "./actors/sender.js";
+import { Sessions } from "./actors/sessions.js";
+import type { DeviceSecrets } from "./records.js";
+import { RatchetStore } from "./store.js";
+
+export interface RatchetOptions {
+  readonly provider: ProviderId;
+  /** Talks to the hub services on behalf of the provider. */
+  readonly client: InterlinkClient;
+  /** 32 bytes: seals everything this service stores. */
+  readonly atRestKey: Uint8Array;
+  /** One-time EC and Kyber prekeys generated per device. */
+  readonly preKeys?: number;
+  /** How often every hosted device's queue is checked even without an event. */
+  readonly sweepMs?: number;
+}
+
+/**
+ * A provider's edge: the only place its users' private keys and plaintext exist. It serves the
+ * provider's app on ilk.ratchet.v1.<op>.<provider> and talks to the hub with ciphertext only.
+ */
+export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): Promise<RunningService> => {
+  const store = await RatchetStore.open(env.nc, o.provider, env.secret, o.atRestKey, env.replicas);
+  const sessions = new Sessions(store);
+  const app = new Requester(env.nc, { inboxPrefix: inboxPrefix(o.provider), timeoutMs: 10_000 });
+  const receiver = new Receiver({ client: o.client, app, store, sessions, log: env.log });
+  const codec = createCodec();
+  const hosted = new Map<string, DeviceSecrets>();
+  const remember = (d: DeviceSecrets) => hosted.set(`${d.user}/${d.device}`, d);
+
+  const loadDevice = async (user: string, device: number) => {
+    const known = hosted.get(`${user}/${device}`);
+    if (known !== undefined) return E.right(known);
+    const r = await store.getDevice({ user: user as never, device: device as never });
+    if (E.isRight(r) && r.right !== null) remember(r.right);
+    return r;
+  };
+
+  const register = endpoint<RegisterRequest, { registrationId: number; created: boolean }>({
+    op: "register",
+    schema: RegisterRequestS,
+    key: (req) => `${req.user}/${req.device}`,
+    handle: (req) => async () => {
+      const existing = await loadDevice(req.user, req.device);
+      if (E.isLeft(existing)) return existing;
+      if (existing.right !== null) return E.right({ registrationId: existing.right.registrationId, created: false });
+      const n = req.preKeys ?? o.preKeys ?? 20;
+      const now = env.clock.now();
+      const gen = generateDevice({ preKeys: n, kyberPreKeys: n, now });
+      const secrets: DeviceSecrets = {
+        v: 1,
+        user: req.user,
+        device: req.device,
+        registrationId: gen.registrationId,
+        identity: gen.identity,
+        signedPreKeys: [gen.signedPreKey],
+        kyberLastResort: [gen.kyberLastResort],
+        nextPreKeyId: n + 1,
+        nextKyberPreKeyId: n + 2,
+        createdAt: now,
+      };
+      const local = { user: req.user, device: req.device };
+      // Private parts first: a device whose keys are public but not stored could never decrypt.
+      for (const w of [await store.putPreKeys(local, "pk", gen.preKeys), await store.putPreKeys(local, "kpk", gen.kyberPreKeys)]) {
+        if (E.isLeft(w)) return w;
+      }
+      const created = await store.createDevice(secrets);
+      if (E.isLeft(created)) return created;
+      const up = await o.client.keys.upload({ user: req.user, device: req.device, ...gen.upload });
+      if (E.isLeft(up)) {
+        await store.deleteDevice(local);
+        return up;
+      }
+      remember(secrets);
+      return E.right({ registrationId: gen.registrationId, created: true });
+    },
+  });
+
+  const send = endpoint<SendContent, SendContentResponse>({
+    op: "send",
+    schema: SendContentS,
+    handle: (req) => async () => {
+      const dev = await loadDevice(req.from.user, req.from.device);
+      if (E.isLeft(dev)) return dev;
+      if (dev.right === null) return E.left(serviceError(ErrorCode.NotFound, "sending device is not registered here"));
+      return sendContent({ client: o.client, sessions, now: () => env.clock.now() }, dev.right, req.to, req.content, req.id);
+    },
+  });
+
+  const host = new ServiceHost({ service: Service.Ratchet, nc: env.nc, log: env.log, clock: env.clock, provider: o.provider });
+  host.serve([register, send]);
+
+  // New mail for one of our devices: drain it. Devices we do not host are someone else's edge.
+  const onNew = env.nc.subscribe(eventSubject(Service.Delivery, "new", o.provider), {
+    callback: (_e, msg) => {
+      const ev = decodeWith(codec, NewMessageEventS, msg.data);
+      if (E.isLeft(ev)) return;
+      void loadDevice(ev.right.user, ev.right.device).then((d) => {
+        if (E.isRight(d) && d.right !== null) receiver.trigger(d.right);
+      });
+    },
+  });
+
+  // Receipts for messages our users sent go on to the app.
+  const onReceipts = env.nc.subscribe(eventSubject(Service.Receipt, "status", o.provider), {
+    callback: (_e, msg) => {
+      const ev = decodeWith(codec, ReceiptEventS, msg.data);
+      if (E.isLeft(ev)) return;
+      env.nc.publish(requestSubject(Service.Ratchet, "receipts", o.provider), codec.encode({ ...ev.right, v: 1 }));
+    },
+  });
+
+  // Catch up on start and now and then: events are at-most-once, the queues are not.
+  const sweep = async () => {
+    const all = await store.listDevices();
+    if (E.isLeft(all)) return;
+    for (const d of all.right) {
+      remember(d);
+      receiver.trigger(d);
+    }
+  };
+  void sweep();
+  const timer = setInterval(() => void sweep(), o.sweepMs ?? 30_000);
+  timer.unref();
+
+  return {
+    name: "session-ratchet",
+    stats: () => host.stats(),
+    stop: async () => {
+      clearInterval(timer);
+      onNew.unsubscribe();
+      onReceipts.unsubscribe();
+      await host.drain();
+      await receiver.close();
+      await sessions.close();
+      app.close();
+    },
+  };
+};
