@@ -22,6 +22,8 @@ export interface DemoResult {
   readonly ok: boolean;
   readonly messages: DemoMessage[];
   readonly transcript: string[];
+  /** What must never be seen on the hub; for tests that tap it. Never printed. */
+  readonly secrets: { readonly image: Uint8Array; readonly attachmentKeys: Uint8Array[]; readonly users: string[] };
 }
 
 export interface DemoOptions {
@@ -83,6 +85,8 @@ export const runDemo = async (o: DemoOptions): Promise<DemoResult> => {
   });
 
   const messages: DemoMessage[] = [];
+  const png = gradientPng(64, 48);
+  const attachmentKeys: Uint8Array[] = [];
   try {
     for (const [c, who] of [[alpha, alice], [beta, bob]] as const) {
       const r = await c.ratchet.register({ user: who.user, device: who.device as never });
@@ -105,11 +109,11 @@ export const runDemo = async (o: DemoOptions): Promise<DemoResult> => {
     }
 
     // Image: encrypted at alpha's edge, ciphertext to media-store, pointer inside the message.
-    const png = gradientPng(64, 48);
     const up = await uploadAttachment(alpha, "image", png, { mime: "image/png", fileName: "gradient.png", width: 64, height: 48 });
     if (E.isLeft(up)) {
       messages.push({ kind: "image", id: null, delivered: false, decrypted: false, receipt: null, error: up.left.code });
     } else {
+      attachmentKeys.push(up.right.key);
       say(`alpha: encrypted a ${png.length}-byte image and uploaded the ciphertext to media-store`);
       const sent = await alpha.ratchet.send({
         from: { user: alice.user, device: 1 as never },
@@ -138,5 +142,5 @@ export const runDemo = async (o: DemoOptions): Promise<DemoResult> => {
     beta.close();
   }
   const ok = messages.length === 2 && messages.every((m) => m.delivered && m.decrypted && m.receipt === "delivered");
-  return { ok, messages, transcript };
+  return { ok, messages, transcript, secrets: { image: png, attachmentKeys, users: [alice.user, bob.user] } };
 };
