@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import * as E from "fp-ts/lib/Either.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, startSingle, useTopology } from "@interlink/testing";
+import type { RunningService, ServiceEnv } from "@interlink/actor";
+import { ErrorCode, silentLogger, systemClock } from "@interlink/actor";
+import type { InboundError, InboundMessage } from "@interlink/client";
+import { InboundErrorS, InboundMessageS, InterlinkClient } from "@interlink/client";
+import { startDelivery } from "@interlink/delivery";
+import { startKeyDirectory } from "@interlink/key-directory";
+import { startReceipt } from "@interlink/receipt";
+import type { DeviceId, ProviderId, UserId } from "@interlink/subjects";
+import { Service, requestSubject } from "@interlink/subjects";
+import { createCodec, decodeWith, okReply } from "@interlink/wire";
+import { startSessionRatchet } from "../src/index.js";
+
+const alpha = "alpha" as ProviderId;
+const beta = "beta" as ProviderId;
+const codec = createCodec();
+const dev1 = 1 as DeviceId;
+
+const waitUntil = async (cond: () => boolean, ms = 15_000) => {
+  const until = Date.now() + ms;
+  while (!cond() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+};
+
+describe("session-ratchet at the edge", () => {
+  const topo = useTopology(() => startSingle());
+  const conns: NatsConnection[] = [];
+  const services: RunningService[] = [];
+  const clients: InterlinkClient[] = [];
+  const inbox: InboundMessage[] = [];
+  const errors: InboundError[] = [];
+  const secret = randomBytes(32);
+  const atRestKey = randomBytes(32);
+  let env: ServiceEnv;
+  let alphaApp: InterlinkClient;
+
+  const ratchet = async (provider: ProviderId) => {
+    const nc = await connect(topo().url);
+    conns.push(nc);
+    const client = new InterlinkClient(nc, provider);
+    clients.push(client);
+    const svc = await startSessionRatchet({ ...env, nc }, { provider, client, atRestKey, preKeys: 5 });
+    services.push(svc);
+    return svc;
+  };
+
+  beforeAll(async () => {
+    const hub = await connect(topo().url);
+    conns.push(hub);
+    env = { nc: hub, log: silentLogger, clock: systemClock, secret, replicas: 1 };
+    services.push(await startKeyDirectory(env), await startDelivery(env), await startReceipt(env));
+    await ratchet(alpha);
+    await ratchet(alpha); // a second alpha instance: the same sessions, written with CAS
+    await ratchet(beta);
+    const app = await connect(topo().url);
+    conns.push(app);
+    app.subscribe(requestSubject(Service.Ratchet, "message", beta), {
+      callback: (_e, msg) => {
+        const m = decodeWith(codec, InboundMessageS, msg.data);
+        if (E.isRight(m)) inbox.push(m.right);
+        msg.respond(codec.encode(okReply({})));
+      },
+    });
+    app.subscribe(requestSubject(Service.Ratchet, "error", beta), {
+      callback: (_e, msg) => {
+        const m = decodeWith(codec, InboundErrorS, msg.data);
+        if (E.isRight(m)) errors.push(m.right);
+        msg.respond(codec.encode(okReply({})));
+      },
+    });
+    await app.flush();
+    alphaApp = new InterlinkClient(app, alpha);
+    clients.push(alphaApp);
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    for (const s of services.reverse()) await s.stop();
+    for (const c of conns) await c.close();
+  });
+
+  const register = async (client: InterlinkClient, user: string) => {
+    const r = await client.ratchet.register({ user: user as UserId, device: dev1 });
+    if (E.isLeft(r)) throw new Error(`register: ${r.left.code}`);
+    return r.right;
+  };
+
+  it("registers a device once; registering again answers the same registration id", async () => {
+    const first = await register(alphaApp, "reg-user");
+    const again = await register(alphaApp, "reg-user");
+    expect(first.created).toBe(true);
+    expect(again).toEqual({ registrationId: first.registrationId, created: false });
+  });
+
+  it("keeps one session intact under 30 concurrent sends spread over two ratchet instances", async () => {
+    const betaApp = new InterlinkClient(conns[conns.length - 1]!, beta);
+    clients.push(betaApp);
+    await register(alphaApp, "ann");
+    await register(betaApp, "bo");
+    const texts = Array.from({ length: 30 }, (_, i) => `concurrent ${i}`);
+    const sent = await Promise.all(
+      texts.map((text) => alphaApp.ratchet.send({ from: { user: "ann" as UserId, device: dev1 }, to: { provider: beta, user: "bo" as UserId }, content: { t: "text", text } })),
+    );
+    expect(sent.filter(E.isLeft).map((r) => (E.isLeft(r) ? r.left.code : ""))).toEqual([]);
+    await waitUntil(() => inbox.filter((m) => m.to.user === "bo").length >= 30);
+    const got = inbox.filter((m) => m.to.user === "bo").map((m) => (m.content.body.t === "text" ? m.content.body.text : ""));
+    // Every message decrypted exactly once: a forked ratchet would lose some to errors.
+    expect([...got].sort()).toEqual([...texts].sort());
+    expect(errors.filter((e) => e.to.user === "bo")).toEqual([]);
+    const ids = inbox.filter((m) => m.to.user === "bo").map((m) => m.content.id);
+    expect(new Set(ids).size).toBe(30);
+  });
+
+  it("reports corrupt ciphertext to the app as a typed error and keeps delivering after it", async () => {
+    const betaApp = new InterlinkClient(conns[conns.length - 1]!, beta);
+    clients.push(betaApp);
+    await register(alphaApp, "cat");
+    const reg = await register(betaApp, "cy");
+    // A forged envelope straight to delivery, as a broken or malicious sender would send it.
+    const forged = await alphaApp.delivery.send({
+      id: "forged-1",
+      from: { user: "cat" as UserId, device: dev1 },
+      to: { provider: beta, user: "cy" as UserId },
+      sentAt: Date.now(),
+      messages: [{ device: dev1, registrationId: reg.registrationId, type: 2, body: randomBytes(120) }],
+    });
+    expect(E.isRight(forged)).toBe(true);
+    const ok = await alphaApp.ratchet.send({ from: { user: "cat" as UserId, device: dev1 }, to: { provider: beta, user: "cy" as UserId }, content: { t: "text", text: "after the junk" } });
+    expect(E.isRight(ok)).toBe(true);
+    await waitUntil(() => errors.some((e) => e.id === "forged-1") && inbox.some((m) => m.to.user === "cy"));
+    expect(errors.find((e) => e.id === "forged-1")).toMatchObject({ to: { user: "cy" }, from: { provider: "alpha", user: "cat" } });
+    const got = inbox.filter((m) => m.to.user === "cy");
+    expect(got.map((m) => (m.content.body.t === "text" ? m.content.body.text : ""))).toEqual(["after the junk"]);
+  });
+
+  it("refuses bad requests with typed errors and an unknown sender with not_found", async () => {
+    const bad = await alphaApp.ratchet.register({ user: "has.dot" as UserId, device: dev1 });
+    expect(E.isLeft(bad) && bad.left.code).toBe(ErrorCode.BadRequest);
+    const unknown = await alphaApp.ratchet.send({ from: { user: "nobody" as UserId, device: dev1 }, to: { provider: beta, user: "bo" as UserId }, content: { t: "text", text: "x" } });
+    expect(E.isLeft(unknown) && unknown.left.code).toBe(ErrorCode.NotFound);
+    const noRecipient = await alphaApp.ratchet.send({ from: { user: "ann" as UserId, device: dev1 }, to: { provider: beta, user: "ghost" as UserId }, content: { t: "text", text: "x" } });
+    expect(E.isLeft(noRecipient) && noRecipient.left.code).toBe(ErrorCode.NotFound);
+  });
+});
