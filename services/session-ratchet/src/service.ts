@@ -101,7 +101,9 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
   host.serve([register, send]);
 
   // New mail for one of our devices: drain it. Devices we do not host are someone else's edge.
+  // Queue groups: with several instances of this provider's ratchet, one reacts per event.
   const onNew = env.nc.subscribe(eventSubject(Service.Delivery, "new", o.provider), {
+    queue: `ilk.ratchet.${o.provider}`,
     callback: (_e, msg) => {
       const ev = decodeWith(codec, NewMessageEventS, msg.data);
       if (E.isLeft(ev)) return;
@@ -113,6 +115,7 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
 
   // Receipts for messages our users sent go on to the app.
   const onReceipts = env.nc.subscribe(eventSubject(Service.Receipt, "status", o.provider), {
+    queue: `ilk.ratchet.${o.provider}`,
     callback: (_e, msg) => {
       const ev = decodeWith(codec, ReceiptEventS, msg.data);
       if (E.isLeft(ev)) return;
