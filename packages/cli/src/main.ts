@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { createLogger } from "@interlink/actor";
 import { ConfigError, loadConfig } from "./config.js";
+import { runBenchCommand } from "./commands/bench.js";
 import { runDemoCommand } from "./commands/demo.js";
 import { runServiceCommand } from "./commands/service.js";
 import { runUp } from "./commands/up.js";
@@ -12,6 +13,8 @@ commands:
   service <name> [--nats URL] [--provider ID]     run one service instance: key-directory, delivery, media-store,
                                                   receipt, session-ratchet (needs --provider)
   demo [--nats URL] [--text S] [--json]           two providers exchange a text and an image end to end
+  bench <scenario> [--json] [--count N] [--concurrency N]
+                                                  load scenarios against same-run baselines (rpc, ...)
 
 common options: --log-level debug|info|warn|error|silent, --replicas N, --data DIR
 environment: see README.md (INTERLINK_NATS_URL, INTERLINK_DATA, INTERLINK_LOG_LEVEL, ...)`;
@@ -33,6 +36,11 @@ export const main = async (argv: string[]): Promise<number> => {
         "nats-port": { type: "string" },
         text: { type: "string" },
         json: { type: "boolean" },
+        count: { type: "string" },
+        concurrency: { type: "string" },
+        instances: { type: "string" },
+        workers: { type: "string" },
+        report: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -55,6 +63,14 @@ export const main = async (argv: string[]): Promise<number> => {
         return await runServiceCommand(rest[0], typeof parsed.values.provider === "string" ? parsed.values.provider : undefined, config, log);
       case "demo":
         return await runDemoCommand(config, log, { text: parsed.values.text ?? "Hello from alpha! 👋", json: parsed.values.json === true });
+      case "bench":
+        return await runBenchCommand(rest[0], config, log, {
+          json: parsed.values.json === true,
+          ...(parsed.values.count !== undefined ? { count: parsed.values.count } : {}),
+          ...(parsed.values.concurrency !== undefined ? { concurrency: parsed.values.concurrency } : {}),
+          ...(parsed.values.instances !== undefined ? { instances: parsed.values.instances } : {}),
+          ...(parsed.values.workers !== undefined ? { workers: parsed.values.workers } : {}),
+        });
       default:
         process.stderr.write(`unknown command: ${command}\n${USAGE}\n`);
         return 2;
