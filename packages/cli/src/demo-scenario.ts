@@ -1,10 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { InboundMessage, Receipt } from "@interlink/client";
-import { InboundMessageS, InboundReceiptsS, InterlinkClient, downloadAttachment, uploadAttachment } from "@interlink/client";
-import type { ProviderId, UserId } from "@interlink/subjects";
-import { Service, requestSubject } from "@interlink/subjects";
-import { createCodec, decodeWith, errReply, okReply } from "@interlink/wire";
+import { ProviderApp } from "@interlink/client";
+import type { DeviceId, ProviderId, UserId } from "@interlink/subjects";
 import * as E from "fp-ts/lib/Either.js";
 import { gradientPng } from "./image.js";
 
@@ -52,50 +50,41 @@ const waitFor = async <T>(get: () => T | undefined, timeoutMs: number): Promise<
  * for the delivered receipts.
  */
 export const runDemo = async (o: DemoOptions): Promise<DemoResult> => {
-  const timeoutMs = o.timeoutMs ?? 20_000;
-  const codec = createCodec();
+  const timeoutMs = o.timeoutMs ?? 20_000; // per step
   const transcript: string[] = [];
   const say = (s: string) => transcript.push(s);
   // Fresh users per run, so repeated demos against one `interlink up` do not see each other.
   const tag = randomBytes(4).toString("hex");
   const alice = { provider: ALPHA, user: `alice-${tag}` as UserId, device: 1 };
   const bob = { provider: BETA, user: `bob-${tag}` as UserId, device: 1 };
-  const alpha = new InterlinkClient(o.alpha, ALPHA, { timeoutMs });
-  const beta = new InterlinkClient(o.beta, BETA, { timeoutMs });
+  const alpha = new ProviderApp(o.alpha, ALPHA);
+  const beta = new ProviderApp(o.beta, BETA);
 
   const inbox = new Map<string, InboundMessage>();
   const receipts = new Map<string, Receipt>();
-  const bobApp = o.beta.subscribe(requestSubject(Service.Ratchet, "message", BETA), {
-    callback: (_e, msg) => {
-      const m = decodeWith(codec, InboundMessageS, msg.data);
-      if (E.isLeft(m)) {
-        msg.respond(codec.encode(errReply({ code: "bad_request", message: "undecodable", retryable: false })));
-        return;
-      }
-      if (m.right.to.user === bob.user) inbox.set(m.right.content.id, m.right);
-      msg.respond(codec.encode(okReply({})));
-    },
+  beta.onMessage((m) => {
+    if (m.to.user === bob.user) inbox.set(m.content.id, m);
   });
-  const aliceApp = o.alpha.subscribe(requestSubject(Service.Ratchet, "receipts", ALPHA), {
-    callback: (_e, msg) => {
-      const r = decodeWith(codec, InboundReceiptsS, msg.data);
-      if (E.isLeft(r) || r.right.user !== alice.user) return;
-      for (const x of r.right.receipts) receipts.set(x.id, x);
-    },
+  alpha.onReceipts((r) => {
+    if (r.user === alice.user) for (const x of r.receipts) receipts.set(x.id, x);
   });
+  await o.alpha.flush();
+  await o.beta.flush();
 
   const messages: DemoMessage[] = [];
   const png = gradientPng(64, 48);
   const attachmentKeys: Uint8Array[] = [];
   try {
     for (const [c, who] of [[alpha, alice], [beta, bob]] as const) {
-      const r = await c.ratchet.register({ user: who.user, device: who.device as never });
+      const r = await c.register(who.user, who.device as DeviceId);
       if (E.isLeft(r)) throw new Error(`register ${who.provider}: ${r.left.code} ${r.left.message}`);
       say(`${who.provider}: registered a device (keys generated at the edge, public parts uploaded to key-directory)`);
     }
 
     // Text.
-    const text = await alpha.ratchet.send({ from: { user: alice.user, device: 1 as never }, to: { provider: BETA, user: bob.user }, content: { t: "text", text: o.text } });
+    const from = { user: alice.user, device: 1 as DeviceId };
+    const to = { provider: BETA, user: bob.user };
+    const text = await alpha.sendText(from, to, o.text);
     if (E.isLeft(text)) {
       messages.push({ kind: "text", id: null, delivered: false, decrypted: false, receipt: null, error: text.left.code });
     } else {
@@ -109,37 +98,26 @@ export const runDemo = async (o: DemoOptions): Promise<DemoResult> => {
     }
 
     // Image: encrypted at alpha's edge, ciphertext to media-store, pointer inside the message.
-    const up = await uploadAttachment(alpha, "image", png, { mime: "image/png", fileName: "gradient.png", width: 64, height: 48 });
-    if (E.isLeft(up)) {
-      messages.push({ kind: "image", id: null, delivered: false, decrypted: false, receipt: null, error: up.left.code });
+    const sent = await alpha.sendAttachment(from, to, "image", png, { mime: "image/png", fileName: "gradient.png", width: 64, height: 48 });
+    if (E.isLeft(sent)) {
+      messages.push({ kind: "image", id: null, delivered: false, decrypted: false, receipt: null, error: sent.left.code });
     } else {
-      attachmentKeys.push(up.right.key);
-      say(`alpha: encrypted a ${png.length}-byte image and uploaded the ciphertext to media-store`);
-      const sent = await alpha.ratchet.send({
-        from: { user: alice.user, device: 1 as never },
-        to: { provider: BETA, user: bob.user },
-        content: { t: "attachment", kind: "image", media: up.right },
-      });
-      if (E.isLeft(sent)) {
-        messages.push({ kind: "image", id: null, delivered: false, decrypted: false, receipt: null, error: sent.left.code });
-      } else {
-        const got = await waitFor(() => inbox.get(sent.right.id), timeoutMs);
-        let decrypted = false;
-        if (got?.content.body.t === "attachment") {
-          const bytes = await downloadAttachment(beta, got.content.body.media);
-          decrypted = E.isRight(bytes) && Buffer.from(bytes.right).equals(Buffer.from(png));
-          say(`beta: downloaded and decrypted the image (${decrypted ? "digest, MAC and bytes match" : "MISMATCH"})`);
-        }
-        const rc = await waitFor(() => receipts.get(sent.right.id), timeoutMs);
-        if (rc) say(`alpha: delivered receipt for the image`);
-        messages.push({ kind: "image", id: sent.right.id, delivered: got !== undefined, decrypted, receipt: rc ? "delivered" : null, bytes: png.length });
+      attachmentKeys.push(sent.right.media.key);
+      say(`alpha: encrypted a ${png.length}-byte image at the edge, uploaded the ciphertext to media-store, sent the pointer`);
+      const got = await waitFor(() => inbox.get(sent.right.id), timeoutMs);
+      let decrypted = false;
+      if (got?.content.body.t === "attachment") {
+        const bytes = await beta.download(got.content.body.media);
+        decrypted = E.isRight(bytes) && Buffer.from(bytes.right).equals(Buffer.from(png));
+        say(`beta: downloaded and decrypted the image (${decrypted ? "digest, MAC and bytes match" : "MISMATCH"})`);
       }
+      const rc = await waitFor(() => receipts.get(sent.right.id), timeoutMs);
+      if (rc) say(`alpha: delivered receipt for the image`);
+      messages.push({ kind: "image", id: sent.right.id, delivered: got !== undefined, decrypted, receipt: rc ? "delivered" : null, bytes: png.length });
     }
   } finally {
-    bobApp.unsubscribe();
-    aliceApp.unsubscribe();
-    alpha.close();
-    beta.close();
+    await alpha.close();
+    await beta.close();
   }
   const ok = messages.length === 2 && messages.every((m) => m.delivered && m.decrypted && m.receipt === "delivered");
   return { ok, messages, transcript, secrets: { image: png, attachmentKeys, users: [alice.user, bob.user] } };

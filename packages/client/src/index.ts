@@ -1,4 +1,5 @@
 export { InterlinkClient } from "./clients.js";
+export { ProviderApp } from "./app.js";
 export type { AttachmentMeta } from "./attachments.js";
 export { downloadAttachment, uploadAttachment } from "./attachments.js";
 export * from "./protocol/common.js";
