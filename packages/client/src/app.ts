@@ -10,8 +10,8 @@ import type { AttachmentMeta } from "./attachments.js";
 import { downloadAttachment, uploadAttachment } from "./attachments.js";
 import { InterlinkClient } from "./clients.js";
 import type { LocalDevice, UserAddress } from "./protocol/common.js";
-import type { InboundError, InboundMessage, InboundReceipts, SendContentResponse } from "./protocol/ratchet.js";
-import { InboundErrorS, InboundMessageS, InboundReceiptsS } from "./protocol/ratchet.js";
+import type { IdentityChange, InboundError, InboundMessage, InboundReceipts, SendContentResponse } from "./protocol/ratchet.js";
+import { IdentityChangeS, InboundErrorS, InboundMessageS, InboundReceiptsS } from "./protocol/ratchet.js";
 
 type Res<T> = Promise<Either<ServiceError, T>>;
 
@@ -100,6 +100,23 @@ export class ProviderApp {
       const m = decodeWith(this.#codec, InboundErrorS, bytes);
       return E.isLeft(m) ? Promise.reject(new Error("undecodable error event")) : Promise.resolve(handler(m.right));
     });
+  }
+
+  /** The safety number of a conversation, to compare out of band; null before any session. */
+  safetyNumber(local: LocalDevice, remote: UserAddress): Res<string | null> {
+    return this.client.ratchet.safetyNumber({ local, remote }).then(E.map((r) => r.safetyNumber));
+  }
+
+  /** A contact's identity key changed: show "safety number changed" with the new number. */
+  onIdentityChange(handler: (c: IdentityChange) => void): void {
+    this.#subs.push(
+      this.#nc.subscribe(requestSubject(Service.Ratchet, "identity", this.provider), {
+        callback: (_e, msg) => {
+          const r = decodeWith(this.#codec, IdentityChangeS, msg.data);
+          if (E.isRight(r)) handler(r.right);
+        },
+      }),
+    );
   }
 
   /** Delivered receipts (from the hub) for messages this provider's users sent. */

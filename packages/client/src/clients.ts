@@ -62,6 +62,7 @@ export class InterlinkClient {
   readonly ratchet = {
     register: (b: Body<X.RegisterRequest>) => this.#call(Svc.Ratchet, "register", b, X.RegisterResponseS, { timeoutMs: 30_000 }),
     send: (b: Body<X.SendContent>) => this.#call(Svc.Ratchet, "send", b, X.SendContentResponseS, { timeoutMs: 15_000 }),
+    safetyNumber: (b: Body<X.SafetyNumberRequest>) => this.#call(Svc.Ratchet, "safety", b, X.SafetyNumberResponseS),
   };
 
   ping(service: Service, opts?: CallOptions): Res<unknown> {

@@ -17,3 +17,4 @@ export type { Ciphertext, PreKeySource, SessionScope } from "./session.js";
 export { MessageType, decrypt, encrypt, hasSession, newScope, protocolAddress, startSession } from "./session.js";
 export type { EncryptedAttachment } from "./attachment.js";
 export { ATTACHMENT_KEY_BYTES, decryptAttachment, encryptAttachment } from "./attachment.js";
+export { safetyNumber } from "./safety.js";

@@ -41,6 +41,10 @@ export interface SessionScope {
   remoteIdentity: PublicKey | null;
   sessionChanged: boolean;
   identityChanged: boolean;
+  /** A remote identity key we had stored was replaced by another one in this operation. */
+  identityReplaced: boolean;
+  /** "accept-changes": trust on first use, accept and flag later changes; "strict": refuse them. */
+  readonly trust: "accept-changes" | "strict";
 }
 
 export const newScope = (
@@ -48,13 +52,16 @@ export const newScope = (
   registrationId: number,
   session: Uint8Array | null,
   remoteIdentity: Uint8Array | null,
+  trust: SessionScope["trust"] = "accept-changes",
 ): SessionScope => ({
+  trust,
   identity,
   registrationId,
   session: session === null ? null : SessionRecord.deserialize(ab(session)),
   remoteIdentity: remoteIdentity === null ? null : PublicKey.deserialize(ab(remoteIdentity)),
   sessionChanged: false,
   identityChanged: false,
+  identityReplaced: false,
 });
 
 /** Private prekeys of the local device, looked up only when a PreKey message arrives. */
@@ -101,12 +108,14 @@ class ScopeIdentities extends IdentityKeyStore {
     if (prev !== null && prev.equals(key)) return IdentityChange.NewOrUnchanged;
     this.s.remoteIdentity = key;
     this.s.identityChanged = true;
+    if (prev !== null) this.s.identityReplaced = true;
     return prev === null ? IdentityChange.NewOrUnchanged : IdentityChange.ReplacedExisting;
   }
-  // Trust on first use: a known remote must keep its identity key; a change is refused here and
-  // surfaced to the app, which decides (after showing the safety number) whether to accept it.
+  // Trust on first use, as Signal does for contacts the user has not verified: the first key is
+  // stored; a later different key (a reinstall) is accepted but flagged, so the app can say
+  // "safety number changed" and show the new one. A verified-contact policy can refuse here.
   override async isTrustedIdentity(_name: ProtocolAddress, key: PublicKey, _d: Direction): Promise<boolean> {
-    return this.s.remoteIdentity === null || this.s.remoteIdentity.equals(key);
+    return this.s.trust === "accept-changes" || this.s.remoteIdentity === null || this.s.remoteIdentity.equals(key);
   }
   override async getIdentity(): Promise<PublicKey | null> {
     return this.s.remoteIdentity;

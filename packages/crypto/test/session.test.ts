@@ -10,6 +10,7 @@ import {
   generateDevice,
   newScope,
   protocolAddress,
+  safetyNumber,
   startSession,
   verifyUpload,
 } from "../src/index.js";
@@ -96,12 +97,30 @@ describe("signal sessions through scopes", () => {
     expect(E.isLeft(garbage) && garbage.left.code).toBe(CryptoErrorCode.InvalidMessage);
   });
 
-  it("refuses a changed identity for a known remote (trust on first use)", async () => {
+  it("trusts on first use and flags a changed identity; strict mode refuses it", async () => {
     const aIdentity = IdentityKeyPair.deserialize(Buffer.from(alice.identity));
+    const first = newScope(aIdentity, alice.registrationId, null, null);
+    expect(E.isRight(await startSession(first, bundleOf(bob, 1, false), bAddr, aAddr, now))).toBe(true);
+    expect(first.identityChanged && !first.identityReplaced).toBe(true);
+
     const stranger = IdentityKeyPair.generate();
-    const scope = newScope(aIdentity, alice.registrationId, null, stranger.publicKey.serialize());
-    const r = await startSession(scope, bundleOf(bob, 1, false), bAddr, aAddr, now);
+    const changed = newScope(aIdentity, alice.registrationId, null, stranger.publicKey.serialize());
+    expect(E.isRight(await startSession(changed, bundleOf(bob, 1, false), bAddr, aAddr, now))).toBe(true);
+    expect(changed.identityReplaced).toBe(true);
+    expect(Buffer.from(changed.remoteIdentity!.serialize()).equals(Buffer.from(bob.upload.identityKey))).toBe(true);
+
+    const strict = newScope(aIdentity, alice.registrationId, null, stranger.publicKey.serialize(), "strict");
+    const r = await startSession(strict, bundleOf(bob, 1, false), bAddr, aAddr, now);
     expect(E.isLeft(r) && r.left.code).toBe(CryptoErrorCode.UntrustedIdentity);
+  });
+
+  it("computes the same safety number on both sides, and a different one for another key", () => {
+    const a = safetyNumber("alpha/alice", alice.upload.identityKey, "beta/bob", bob.upload.identityKey);
+    const b = safetyNumber("beta/bob", bob.upload.identityKey, "alpha/alice", alice.upload.identityKey);
+    expect(a).toMatch(/^[0-9]{60}$/);
+    expect(b).toBe(a);
+    const other = safetyNumber("alpha/alice", alice.upload.identityKey, "beta/bob", IdentityKeyPair.generate().publicKey.serialize());
+    expect(other).not.toBe(a);
   });
 
   it("encrypt without a session is a typed error", async () => {

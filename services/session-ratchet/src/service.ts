@@ -1,9 +1,9 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { RunningService, ServiceEnv } from "@interlink/actor";
 import { ErrorCode, Requester, ServiceHost, endpoint, serviceError } from "@interlink/actor";
-import type { InterlinkClient, RegisterRequest, SendContent, SendContentResponse } from "@interlink/client";
-import { NewMessageEventS, ReceiptEventS, RegisterRequestS, SendContentS } from "@interlink/client";
-import { generateDevice } from "@interlink/crypto";
+import type { InterlinkClient, RegisterRequest, SafetyNumberRequest, SafetyNumberResponse, SendContent, SendContentResponse } from "@interlink/client";
+import { NewMessageEventS, ReceiptEventS, RegisterRequestS, SafetyNumberRequestS, SendContentS, signalName } from "@interlink/client";
+import { generateDevice, safetyNumber } from "@interlink/crypto";
 import type { ProviderId } from "@interlink/subjects";
 import { Service, eventSubject, inboxPrefix, requestSubject } from "@interlink/subjects";
 import { createCodec, decodeWith } from "@interlink/wire";
@@ -31,10 +31,23 @@ export interface RatchetOptions {
  */
 export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): Promise<RunningService> => {
   const store = await RatchetStore.open(env.nc, o.provider, env.secret, o.atRestKey, env.replicas);
-  const sessions = new Sessions(store);
+  const codec = createCodec();
+  const safety = (dev: DeviceSecrets, remote: { provider: ProviderId; user: string }, remoteKey: Uint8Array): string =>
+    safetyNumber(
+      signalName({ provider: o.provider, user: dev.user }),
+      sessions.identityOf(dev).publicKey.serialize(),
+      signalName(remote as never),
+      remoteKey,
+    );
+  const sessions: Sessions = new Sessions(store, {
+    onIdentityReplaced: (dev, remote, key) => {
+      const local = { user: dev.user, device: dev.device };
+      const to = { provider: remote.provider, user: remote.user };
+      env.nc.publish(requestSubject(Service.Ratchet, "identity", o.provider), codec.encode({ v: 1, local, remote: to, safetyNumber: safety(dev, to, key) }));
+    },
+  });
   const app = new Requester(env.nc, { inboxPrefix: inboxPrefix(o.provider), timeoutMs: 10_000 });
   const receiver = new Receiver({ client: o.client, app, store, sessions, log: env.log });
-  const codec = createCodec();
   const hosted = new Map<string, DeviceSecrets>();
   const remember = (d: DeviceSecrets) => hosted.set(`${d.user}/${d.device}`, d);
 
@@ -97,8 +110,21 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
     },
   });
 
+  const safetyEndpoint = endpoint<SafetyNumberRequest, SafetyNumberResponse>({
+    op: "safety",
+    schema: SafetyNumberRequestS,
+    handle: (req) => async () => {
+      const dev = await loadDevice(req.local.user, req.local.device);
+      if (E.isLeft(dev)) return dev;
+      if (dev.right === null) return E.left(serviceError(ErrorCode.NotFound, "local device is not registered here"));
+      const known = await store.getIdentity(dev.right, { ...req.remote, device: 1 as never });
+      if (E.isLeft(known)) return known;
+      return E.right({ safetyNumber: known.right === null ? null : safety(dev.right, req.remote, known.right.bytes) });
+    },
+  });
+
   const host = new ServiceHost({ service: Service.Ratchet, nc: env.nc, log: env.log, clock: env.clock, provider: o.provider });
-  host.serve([register, send]);
+  host.serve([register, send, safetyEndpoint]);
 
   // New mail for one of our devices: drain it. Devices we do not host are someone else's edge.
   // Queue groups: with several instances of this provider's ratchet, one reacts per event.

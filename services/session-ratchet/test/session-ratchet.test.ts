@@ -5,8 +5,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { connect, startSingle, useTopology } from "@interlink/testing";
 import type { RunningService, ServiceEnv } from "@interlink/actor";
 import { ErrorCode, silentLogger, systemClock } from "@interlink/actor";
-import type { InboundError, InboundMessage } from "@interlink/client";
-import { InboundErrorS, InboundMessageS, InterlinkClient } from "@interlink/client";
+import type { IdentityChange, InboundError, InboundMessage } from "@interlink/client";
+import { IdentityChangeS, InboundErrorS, InboundMessageS, InterlinkClient } from "@interlink/client";
+import { generateDevice } from "@interlink/crypto";
 import { startDelivery } from "@interlink/delivery";
 import { startKeyDirectory } from "@interlink/key-directory";
 import { startReceipt } from "@interlink/receipt";
@@ -134,6 +135,38 @@ describe("session-ratchet at the edge", () => {
     expect(errors.find((e) => e.id === "forged-1")).toMatchObject({ to: { user: "cy" }, from: { provider: "alpha", user: "cat" } });
     const got = inbox.filter((m) => m.to.user === "cy");
     expect(got.map((m) => (m.content.body.t === "text" ? m.content.body.text : ""))).toEqual(["after the junk"]);
+  });
+
+  it("accepts a contact's new identity key after a reinstall, tells the app, and changes the safety number", async () => {
+    const betaApp = new InterlinkClient(conns[conns.length - 1]!, beta);
+    clients.push(betaApp);
+    const changes: IdentityChange[] = [];
+    const sub = conns[conns.length - 1]!.subscribe(requestSubject(Service.Ratchet, "identity", alpha), {
+      callback: (_e, msg) => {
+        const c = decodeWith(codec, IdentityChangeS, msg.data);
+        if (E.isRight(c)) changes.push(c.right);
+      },
+    });
+    await register(alphaApp, "eve");
+    await register(betaApp, "dan");
+    const from = { user: "eve" as UserId, device: dev1 };
+    const to = { provider: beta, user: "dan" as UserId };
+    expect(E.isRight(await alphaApp.ratchet.send({ from, to, content: { t: "text", text: "before" } }))).toBe(true);
+    const before = await alphaApp.ratchet.safetyNumber({ local: from, remote: to });
+    if (E.isLeft(before) || before.right.safetyNumber === null) throw new Error("no safety number");
+
+    // Dan reinstalls elsewhere: new identity and registration id for the same device.
+    const reinstall = generateDevice({ preKeys: 2, kyberPreKeys: 2, now: Date.now() });
+    expect(E.isRight(await betaApp.keys.upload({ user: "dan" as UserId, device: dev1, ...reinstall.upload }))).toBe(true);
+    const after = await alphaApp.ratchet.send({ from, to, content: { t: "text", text: "after" } });
+    expect(E.isRight(after)).toBe(true); // stale device fixed without the app seeing an error
+    await waitUntil(() => changes.some((c) => c.remote.user === "dan"));
+    const change = changes.find((c) => c.remote.user === "dan")!;
+    expect(change.local).toEqual(from);
+    const now = await alphaApp.ratchet.safetyNumber({ local: from, remote: to });
+    expect(E.isRight(now) && now.right.safetyNumber).toBe(change.safetyNumber);
+    expect(change.safetyNumber).not.toBe(before.right.safetyNumber);
+    sub.unsubscribe();
   });
 
   it("refuses bad requests with typed errors and an unknown sender with not_found", async () => {

@@ -42,3 +42,17 @@ export const InboundErrorS = record("ratchet.error", 1, {
   code: s.str({ max: 64 }),
 });
 export type InboundError = Infer<typeof InboundErrorS>;
+
+/** Ratchet → app: a remote user's identity key changed (reinstall, new phone, or an attack). */
+export const IdentityChangeS = record("ratchet.identity", 1, {
+  local: LocalDeviceS,
+  remote: UserAddressS,
+  safetyNumber: s.str({ min: 60, max: 60, pattern: /^[0-9]+$/ }),
+});
+export type IdentityChange = Infer<typeof IdentityChangeS>;
+
+/** App → ratchet: the safety number to show for a conversation. */
+export const SafetyNumberRequestS = record("ratchet.safety", 1, { local: LocalDeviceS, remote: UserAddressS });
+export type SafetyNumberRequest = Infer<typeof SafetyNumberRequestS>;
+export const SafetyNumberResponseS = s.object({ safetyNumber: s.nullable(s.str({ max: 60 })) });
+export type SafetyNumberResponse = Infer<typeof SafetyNumberResponseS>;

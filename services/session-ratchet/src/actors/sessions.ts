@@ -24,11 +24,13 @@ export interface SessionStep<A> {
 export class Sessions {
   readonly #actors: ActorSystem<never>;
   readonly #identities = new Map<string, IdentityKeyPair>();
+  readonly #onIdentityReplaced: ((dev: DeviceSecrets, remote: DeviceAddress, key: Uint8Array) => void) | undefined;
 
   constructor(
     private readonly store: RatchetStore,
-    opts: { capacity?: number; idleMs?: number } = {},
+    opts: { capacity?: number; idleMs?: number; onIdentityReplaced?: (dev: DeviceSecrets, remote: DeviceAddress, key: Uint8Array) => void } = {},
   ) {
+    this.#onIdentityReplaced = opts.onIdentityReplaced;
     this.#actors = new ActorSystem({ capacity: opts.capacity ?? 256, idleMs: opts.idleMs ?? 60_000 });
   }
 
@@ -70,6 +72,7 @@ export class Sessions {
             return w;
           }
         }
+        if (scope.identityReplaced && scope.remoteIdentity !== null) this.#onIdentityReplaced?.(dev, remote, scope.remoteIdentity.serialize());
         return E.right(r.right.result);
       }
       return E.left(serviceError(ErrorCode.Conflict, "session kept changing under concurrent writers", { retryable: true }));
