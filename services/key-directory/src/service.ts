@@ -48,12 +48,17 @@ export const startKeyDirectory = async (env: ServiceEnv): Promise<RunningService
     handle: (req, ctx) => async () => {
       const ok = verifyUpload(req);
       if (E.isLeft(ok)) return E.left(serviceError(KeyErrorCode.BadKey, ok.left.message));
+      const poolKey = store.poolKey(ctx.provider, req.user, req.device);
+      const add = addKeys(req.identityKey, req.preKeys, req.kyberPreKeys);
+      // Check the one-time keys fit the pool (no duplicate ids, not too many) before the device
+      // list is touched, so a refused upload stores nothing.
+      const pool = await store.pools.get(poolKey);
+      if (E.isLeft(pool)) return pool;
+      const fits = add(pool.right);
+      if (E.isLeft(fits)) return fits;
       const changed = await store.users.modify(store.userKey(ctx.provider, req.user), upsertDevice(req, env.clock.now()));
       if (E.isLeft(changed)) return changed;
-      const counts = await store.pools.modify(
-        store.poolKey(ctx.provider, req.user, req.device),
-        addKeys(req.identityKey, req.preKeys, req.kyberPreKeys),
-      );
+      const counts = await store.pools.modify(poolKey, add);
       if (E.isRight(counts) && changed.right) {
         // Senders re-check devices when told; the event names the user in its payload only.
         env.nc.publish(eventSubject(Service.Keys, "devices", ctx.provider), codec.encode({ v: 1, user: req.user }));

@@ -196,6 +196,10 @@ export const startMediaStore = async (env: ServiceEnv, opts: MediaOptions = {}):
         return E.left(storeDown());
       }
       if (obj === null) return E.left(unknownMedia());
+      // Cancelling the stream before its end (any range short of the last byte) makes the
+      // library's pump enqueue into a closed stream and reject `error`; unobserved, that
+      // rejection would take the whole process down.
+      obj.error.catch(() => undefined);
       // Skips to the offset; chunks match MEDIA_CHUNK_BYTES so aligned reads touch few chunks.
       const out = Buffer.alloc(want);
       let pos = 0;

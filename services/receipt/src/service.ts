@@ -54,12 +54,13 @@ export const startReceipt = async (env: ServiceEnv, opts: ReceiptOptions = {}): 
     op: "acked",
     schema: AckedRecordS,
     handle: (req, ctx) => async () => {
+      // The acking device must belong to the provider on whose subject this arrived. Checked for
+      // the whole record first, so a refused record leaves nothing recorded.
+      if (req.acks.some((a) => a.by.provider !== ctx.provider)) {
+        return E.left(serviceError(ErrorCode.Forbidden, "acks may only be reported for the caller's own devices"));
+      }
       let recorded = 0;
       for (const a of req.acks) {
-        // The acking device must belong to the provider on whose subject this arrived.
-        if (a.by.provider !== ctx.provider) {
-          return E.left(serviceError(ErrorCode.Forbidden, "acks may only be reported for the caller's own devices"));
-        }
         const r: Receipt = { id: a.id, status: ReceiptStatus.Delivered, by: a.by, at: a.at };
         const fresh = await record(a.from.provider, a.from.user, r);
         if (E.isLeft(fresh)) return fresh;

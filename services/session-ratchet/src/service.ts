@@ -10,6 +10,8 @@ import { createCodec, decodeWith } from "@interlink/wire";
 import { Receiver } from "./actors/receiver.js";
 import { sendContent } from "./actors/sender.js";
 import { Sessions } from "./actors/sessions.js";
+import type { SessionEngine } from "./actors/engine.js";
+import { LocalEngine } from "./actors/engine.js";
 import type { DeviceSecrets } from "./records.js";
 import { RatchetStore } from "./store.js";
 
@@ -47,7 +49,8 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
     },
   });
   const app = new Requester(env.nc, { inboxPrefix: inboxPrefix(o.provider), timeoutMs: 10_000 });
-  const receiver = new Receiver({ client: o.client, app, store, sessions, log: env.log });
+  const engine: SessionEngine = new LocalEngine(o.provider, o.client, store, sessions, () => env.clock.now());
+  const receiver = new Receiver({ client: o.client, app, engine, log: env.log });
   const hosted = new Map<string, DeviceSecrets>();
   const remember = (d: DeviceSecrets) => hosted.set(`${d.user}/${d.device}`, d);
 
@@ -106,7 +109,7 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
       const dev = await loadDevice(req.from.user, req.from.device);
       if (E.isLeft(dev)) return dev;
       if (dev.right === null) return E.left(serviceError(ErrorCode.NotFound, "sending device is not registered here"));
-      return sendContent({ client: o.client, sessions, now: () => env.clock.now() }, dev.right, req.to, req.content, req.id);
+      return sendContent({ client: o.client, engine, now: () => env.clock.now() }, dev.right, req.to, req.content, req.id);
     },
   });
 
@@ -171,7 +174,7 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
       onReceipts.unsubscribe();
       await host.drain();
       await receiver.close();
-      await sessions.close();
+      await engine.close();
       app.close();
     },
   };

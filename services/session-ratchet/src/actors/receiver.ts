@@ -1,16 +1,14 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { Either } from "fp-ts/lib/Either.js";
 import type { Logger, Requester, ServiceError } from "@interlink/actor";
-import { ActorSystem, ErrorCode } from "@interlink/actor";
+import { ActorSystem, ErrorCode, serviceError } from "@interlink/actor";
 import type { InterlinkClient, QueuedMessage } from "@interlink/client";
-import { signalName } from "@interlink/client";
-import { CryptoErrorCode, MessageType, decrypt, protocolAddress } from "@interlink/crypto";
+import { CryptoErrorCode } from "@interlink/crypto";
 import { Service, requestSubject } from "@interlink/subjects";
 import type { Schema } from "@interlink/wire";
 import { decodeContent } from "@interlink/wire";
 import type { DeviceSecrets } from "../records.js";
-import type { RatchetStore } from "../store.js";
-import type { Sessions } from "./sessions.js";
+import type { SessionEngine } from "./engine.js";
 
 const anyReply: Schema<unknown> = { name: "ack", decode: (u) => E.right(u) };
 
@@ -18,8 +16,7 @@ export interface ReceiverDeps {
   readonly client: InterlinkClient;
   /** Talks to the provider's app on its own NATS. */
   readonly app: Requester;
-  readonly store: RatchetStore;
-  readonly sessions: Sessions;
+  readonly engine: SessionEngine;
   readonly log: Logger;
 }
 
@@ -69,28 +66,15 @@ export class Receiver {
   /** Right: the message is done with (delivered, or reported as undecryptable). Left: try later. */
   async #one(dev: DeviceSecrets, m: QueuedMessage): Promise<Either<ServiceError, void>> {
     const provider = this.d.client.provider;
-    const local = protocolAddress(signalName({ provider, user: dev.user }), dev.device);
-    const remote = protocolAddress(signalName(m.from), m.from.device);
-    const keys = this.d.store.preKeySource(dev);
     const to = { user: dev.user, device: dev.device };
-    const r = await this.d.sessions.run<{ failed: string | undefined }>(dev, m.from, async (scope) => {
-      const type = m.type === MessageType.PreKey ? MessageType.PreKey : MessageType.Whisper;
-      const plain = await decrypt(scope, { type, body: m.body }, remote, local, keys.source);
-      if (E.isLeft(plain)) return E.right({ result: { failed: plain.left.code }, commit: false });
-      const content = decodeContent(plain.right);
-      if (E.isLeft(content)) return E.right({ result: { failed: "bad_content" }, commit: true });
-      const delivered = await this.d.app.call(
-        requestSubject(Service.Ratchet, "message", provider),
-        { v: 1, to, from: m.from, content: content.right },
-        anyReply,
-      );
-      if (E.isLeft(delivered)) return delivered;
-      const committed = await keys.commit();
-      if (E.isLeft(committed)) return committed;
-      return E.right({ result: { failed: undefined }, commit: true });
+    const r = await this.d.engine.decrypt(dev, m, async (plaintext) => {
+      const content = decodeContent(plaintext);
+      if (E.isLeft(content)) return E.left(serviceError("bad_content", "decrypted content does not decode"));
+      const delivered = await this.d.app.call(requestSubject(Service.Ratchet, "message", provider), { v: 1, to, from: m.from, content: content.right }, anyReply);
+      return E.map(() => undefined)(delivered);
     });
     if (E.isLeft(r)) return r;
-    const failed = r.right.failed;
+    const failed = r.right;
     if (failed !== undefined && failed !== CryptoErrorCode.DuplicatedMessage) {
       // Undecryptable: the app hears of it (no content), the queue moves on.
       await this.d.app.call(requestSubject(Service.Ratchet, "error", provider), { v: 1, to, from: m.from, id: m.id, code: failed }, anyReply);

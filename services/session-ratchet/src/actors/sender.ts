@@ -4,13 +4,12 @@ import type { Either } from "fp-ts/lib/Either.js";
 import type { ServiceError } from "@interlink/actor";
 import { ErrorCode, serviceError } from "@interlink/actor";
 import type { DeviceAddress, InterlinkClient, UserAddress } from "@interlink/client";
-import { DeliveryErrorCode, signalName } from "@interlink/client";
-import { encrypt, hasSession, protocolAddress, startSession } from "@interlink/crypto";
+import { DeliveryErrorCode } from "@interlink/client";
 import type { DeviceId } from "@interlink/subjects";
 import type { Content, ContentBody } from "@interlink/wire";
 import { encodeContent } from "@interlink/wire";
 import type { DeviceSecrets } from "../records.js";
-import type { Sessions } from "./sessions.js";
+import type { SessionEngine } from "./engine.js";
 
 export const newMessageId = (): string => randomBytes(16).toString("base64url");
 
@@ -32,7 +31,7 @@ const detailList = (e: ServiceError, key: string): DeviceId[] => {
  * again, so the app never sees that error.
  */
 export const sendContent = async (
-  deps: { client: InterlinkClient; sessions: Sessions; now: () => number },
+  deps: { client: InterlinkClient; engine: SessionEngine; now: () => number },
   dev: DeviceSecrets,
   to: UserAddress,
   body: ContentBody,
@@ -41,7 +40,6 @@ export const sendContent = async (
   const sentAt = deps.now();
   const content: Content = { v: 1, id, sentAt, body };
   const plaintext = encodeContent(content);
-  const local = protocolAddress(signalName({ provider: deps.client.provider, user: dev.user }), dev.device);
 
   const listed = await deps.client.keys.devices(to);
   if (E.isLeft(listed)) return listed;
@@ -54,27 +52,9 @@ export const sendContent = async (
     const out: DeviceCiphertext[] = [];
     for (const device of devices) {
       const remote: DeviceAddress = { ...to, device };
-      const raddr = protocolAddress(signalName(to), device);
-      const r = await deps.sessions.run(dev, remote, async (scope) => {
-        const now = new Date(deps.now());
-        if (fresh.has(device) || !hasSession(scope, now)) {
-          const claimed = await deps.client.keys.claim({ provider: to.provider, user: to.user, devices: [device] });
-          if (E.isLeft(claimed)) return claimed;
-          const bundle = claimed.right.bundles[0];
-          if (bundle === undefined) return E.left(serviceError(ErrorCode.NotFound, "no key bundle for a recipient device"));
-          scope.session = null;
-          const started = await startSession(scope, bundle, raddr, local, now);
-          if (E.isLeft(started)) return E.left(serviceError(started.left.code, started.left.message));
-        }
-        const c = await encrypt(scope, plaintext, raddr, local, now);
-        if (E.isLeft(c)) return E.left(serviceError(c.left.code, c.left.message));
-        return E.right({
-          result: { device, registrationId: scope.session!.remoteRegistrationId(), type: c.right.type, body: c.right.body },
-          commit: true,
-        });
-      });
+      const r = await deps.engine.encrypt(dev, remote, plaintext, fresh.has(device));
       if (E.isLeft(r)) return r;
-      out.push(r.right);
+      out.push({ device, ...r.right });
     }
     fresh.clear();
     if (out.length === 0) return E.right({ id, devices: 0 });
@@ -84,7 +64,7 @@ export const sendContent = async (
     if (err.code === DeliveryErrorCode.MismatchedDevices) {
       const missing = detailList(err, "missing");
       const extra = new Set(detailList(err, "extra"));
-      for (const d of extra) await deps.sessions.forget(dev, { ...to, device: d });
+      for (const d of extra) await deps.engine.forget(dev, { ...to, device: d });
       devices = [...devices.filter((d) => !extra.has(d)), ...missing.filter((d) => !devices.includes(d))];
       continue;
     }
