@@ -1,0 +1,2 @@
+// Registered by the issue that owns this scenario.
+export {};
