@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { LogLevel } from "@interlink/actor";
@@ -16,6 +17,8 @@ export interface Config {
   readonly providers: ProviderId[];
   readonly natsPort: number | undefined;
   readonly retentionDays: number;
+  /** session-ratchet worker threads (0: crypto on the main thread). */
+  readonly ratchetWorkers: number;
 }
 
 export type Flags = Readonly<Record<string, string | boolean | undefined>>;
@@ -51,6 +54,7 @@ export const loadConfig = (flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     providers,
     natsPort: port === undefined ? undefined : int("--nats-port / INTERLINK_NATS_PORT", port, 4222, 0, 65535),
     retentionDays: int("INTERLINK_RETENTION_DAYS", env["INTERLINK_RETENTION_DAYS"], 30, 1, 3650),
+    ratchetWorkers: int("--workers / INTERLINK_RATCHET_WORKERS", str(flags["workers"]) ?? env["INTERLINK_RATCHET_WORKERS"], availableParallelism(), 0, 256),
   };
 };
 

@@ -53,7 +53,7 @@ export const startService = async (
   name: ServiceName,
   env: ServiceEnv,
   keys: Keys,
-  opts: { provider?: ProviderId; retentionDays?: number } = {},
+  opts: { provider?: ProviderId; retentionDays?: number; ratchetWorkers?: number; natsUrl?: string } = {},
 ): Promise<RunningService & { client?: InterlinkClient }> => {
   switch (name) {
     case "key-directory":
@@ -67,7 +67,13 @@ export const startService = async (
     case "session-ratchet": {
       if (opts.provider === undefined) throw new Error("session-ratchet needs a provider");
       const client = new InterlinkClient(env.nc, opts.provider);
-      const svc = await startSessionRatchet(env, { provider: opts.provider, client, atRestKey: keys.atRestKey });
+      const svc = await startSessionRatchet(env, {
+        provider: opts.provider,
+        client,
+        atRestKey: keys.atRestKey,
+        workers: opts.ratchetWorkers ?? 0,
+        ...(opts.natsUrl !== undefined ? { natsServers: opts.natsUrl } : {}),
+      });
       return {
         ...svc,
         client,
@@ -90,7 +96,7 @@ export const startStack = async (
   nc: NatsConnection,
   log: Logger,
   keys: Keys,
-  opts: { replicas: number; providers: readonly ProviderId[]; retentionDays?: number },
+  opts: { replicas: number; providers: readonly ProviderId[]; retentionDays?: number; ratchetWorkers?: number; natsUrl?: string },
 ): Promise<Stack> => {
   const env: ServiceEnv = { nc, log, clock: systemClock, secret: keys.secret, replicas: opts.replicas };
   const services: RunningService[] = [];

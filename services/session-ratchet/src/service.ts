@@ -3,7 +3,10 @@ import type { RunningService, ServiceEnv } from "@interlink/actor";
 import { ErrorCode, Requester, ServiceHost, endpoint, serviceError } from "@interlink/actor";
 import type { InterlinkClient, RegisterRequest, SafetyNumberRequest, SafetyNumberResponse, SendContent, SendContentResponse } from "@interlink/client";
 import { NewMessageEventS, ReceiptEventS, RegisterRequestS, SafetyNumberRequestS, SendContentS, signalName } from "@interlink/client";
-import { generateDevice, safetyNumber } from "@interlink/crypto";
+import { ab, generateDevice, safetyNumber } from "@interlink/crypto";
+import type { DeviceAddress } from "@interlink/client";
+import { IdentityKeyPair } from "@signalapp/libsignal-client";
+import { WorkerPoolEngine } from "./workers/pool.js";
 import type { ProviderId } from "@interlink/subjects";
 import { Service, eventSubject, inboxPrefix, requestSubject } from "@interlink/subjects";
 import { createCodec, decodeWith } from "@interlink/wire";
@@ -25,6 +28,10 @@ export interface RatchetOptions {
   readonly preKeys?: number;
   /** How often every hosted device's queue is checked even without an event. */
   readonly sweepMs?: number;
+  /** Worker threads doing the libsignal work (sessions pinned by hash); 0 runs it in this thread. */
+  readonly workers?: number;
+  /** Where workers connect (they open their own connections); defaults to this connection's server. */
+  readonly natsServers?: string;
 }
 
 /**
@@ -37,19 +44,28 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
   const safety = (dev: DeviceSecrets, remote: { provider: ProviderId; user: string }, remoteKey: Uint8Array): string =>
     safetyNumber(
       signalName({ provider: o.provider, user: dev.user }),
-      sessions.identityOf(dev).publicKey.serialize(),
+      IdentityKeyPair.deserialize(ab(dev.identity)).publicKey.serialize(),
       signalName(remote as never),
       remoteKey,
     );
-  const sessions: Sessions = new Sessions(store, {
-    onIdentityReplaced: (dev, remote, key) => {
-      const local = { user: dev.user, device: dev.device };
-      const to = { provider: remote.provider, user: remote.user };
-      env.nc.publish(requestSubject(Service.Ratchet, "identity", o.provider), codec.encode({ v: 1, local, remote: to, safetyNumber: safety(dev, to, key) }));
-    },
-  });
+  const onIdentityReplaced = (dev: DeviceSecrets, remote: DeviceAddress, key: Uint8Array) => {
+    const local = { user: dev.user, device: dev.device };
+    const to = { provider: remote.provider, user: remote.user };
+    env.nc.publish(requestSubject(Service.Ratchet, "identity", o.provider), codec.encode({ v: 1, local, remote: to, safetyNumber: safety(dev, to, key) }));
+  };
   const app = new Requester(env.nc, { inboxPrefix: inboxPrefix(o.provider), timeoutMs: 10_000 });
-  const engine: SessionEngine = new LocalEngine(o.provider, o.client, store, sessions, () => env.clock.now());
+  const workers = o.workers ?? 0;
+  let engine: SessionEngine;
+  if (workers > 0) {
+    const servers = o.natsServers ?? env.nc.getServer();
+    engine = await WorkerPoolEngine.start(
+      workers,
+      { servers, provider: o.provider, secret: env.secret, atRestKey: o.atRestKey, replicas: env.replicas },
+      onIdentityReplaced,
+    );
+  } else {
+    engine = new LocalEngine(o.provider, o.client, store, new Sessions(store, { onIdentityReplaced }), () => env.clock.now());
+  }
   const receiver = new Receiver({ client: o.client, app, engine, log: env.log });
   const hosted = new Map<string, DeviceSecrets>();
   const remember = (d: DeviceSecrets) => hosted.set(`${d.user}/${d.device}`, d);

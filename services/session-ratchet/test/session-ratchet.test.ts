@@ -26,7 +26,10 @@ const waitUntil = async (cond: () => boolean, ms = 15_000) => {
   while (!cond() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
 };
 
-describe("session-ratchet at the edge", () => {
+describe.each([
+  { workers: 0, label: "crypto on the main thread" },
+  { workers: 2, label: "crypto on 2 worker threads, sessions pinned by hash" },
+])("session-ratchet at the edge ($label)", ({ workers }) => {
   const topo = useTopology(() => startSingle());
   const conns: NatsConnection[] = [];
   const services: RunningService[] = [];
@@ -43,7 +46,7 @@ describe("session-ratchet at the edge", () => {
     conns.push(nc);
     const client = new InterlinkClient(nc, provider);
     clients.push(client);
-    const svc = await startSessionRatchet({ ...env, nc }, { provider, client, atRestKey, preKeys: 5 });
+    const svc = await startSessionRatchet({ ...env, nc }, { provider, client, atRestKey, preKeys: 5, workers, natsServers: topo().url });
     services.push(svc);
     return svc;
   };

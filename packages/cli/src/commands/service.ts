@@ -25,6 +25,8 @@ export const runServiceCommand = async (name: string | undefined, provider: stri
   const svc = await startService(name, { nc, log: slog, clock: systemClock, secret: keys.secret, replicas: config.replicas }, keys, {
     ...(p !== undefined ? { provider: p } : {}),
     retentionDays: config.retentionDays,
+    ratchetWorkers: config.ratchetWorkers,
+    natsUrl: url,
   });
   process.stdout.write(`${name} ready on ${url}\n`);
   return new Promise<number>((resolve) => {

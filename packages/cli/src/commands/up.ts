@@ -19,7 +19,7 @@ export const runUp = async (config: Config, log: Logger): Promise<number> => {
     atRestKey: loadKey("INTERLINK_AT_REST_KEY", "at-rest.key", config.dataDir),
   };
   const nc = await connectNats(url, "interlink-up");
-  const stack = await startStack(nc, log, keys, config);
+  const stack = await startStack(nc, log, keys, { ...config, natsUrl: url });
   await waitReady(nc, config.providers);
   process.stdout.write(`interlink ready: nats ${url}, services ${stack.services.map((s) => s.name).join(", ")}, providers ${config.providers.join(", ")}\n`);
   const done = new Promise<number>((resolve) => {
