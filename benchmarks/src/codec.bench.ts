@@ -3,6 +3,7 @@ import { decode as rawDecode, encode as rawEncode } from "@msgpack/msgpack";
 import * as E from "fp-ts/lib/Either.js";
 import { Bench } from "tinybench";
 import { createCodec, decodeWith, record, s } from "@interlink/wire";
+import { type Log, fmtInt, opsStats, type OpsStats } from "./report.js";
 
 /** Shaped like the delivery service's sealed envelope: ids, a recipient and one ciphertext per device. */
 const Envelope = record("Envelope", 1, {
@@ -33,13 +34,30 @@ const sampleEnvelope = () => ({
   })),
 });
 
-/** Prints ops/s for the validated path and for bare msgpack, and their ratio. */
-export async function codecBench(): Promise<void> {
+export interface CodecBenchOptions {
+  /** tinybench time budget per task (ms). */
+  readonly timeMs?: number;
+  readonly log?: Log;
+}
+
+export interface CodecBenchResult {
+  readonly suite: "codec";
+  readonly method: string;
+  readonly envelopeBytes: number;
+  readonly wire: OpsStats;
+  readonly raw: OpsStats;
+  /** wire ops/s ÷ raw ops/s, both from this run. */
+  readonly ratio: number;
+}
+
+/** ops/s for the validated path and for bare msgpack in the same run, and their ratio. */
+export async function codecBench(opts: CodecBenchOptions = {}): Promise<CodecBenchResult> {
+  const log = opts.log ?? console.log;
   const codec = createCodec();
   const envelope = sampleEnvelope();
   const size = codec.encode(envelope).length;
 
-  const bench = new Bench({ time: 1000, warmupTime: 200 });
+  const bench = new Bench({ time: opts.timeMs ?? 1000, warmupTime: 200 });
   bench
     .add("wire: encode + decode + validate", () => {
       const r = decodeWith(codec, Envelope, codec.encode(envelope));
@@ -50,14 +68,14 @@ export async function codecBench(): Promise<void> {
     });
   await bench.run();
 
-  const opsPerSec = (i: number): number => {
-    const result = bench.tasks[i]?.result;
-    return result !== undefined && "period" in result && result.period > 0 ? 1000 / result.period : 0;
-  };
-  const wire = opsPerSec(0);
-  const raw = opsPerSec(1);
-  console.log(`envelope: ${size} bytes`);
-  console.log(`wire (limits + scan + schema): ${Math.round(wire).toLocaleString("en")} ops/s`);
-  console.log(`raw msgpack:                   ${Math.round(raw).toLocaleString("en")} ops/s`);
-  console.log(`ratio wire/raw: ${raw > 0 ? (wire / raw).toFixed(2) : "n/a"}`);
+  const wire = opsStats(bench.tasks[0]);
+  const raw = opsStats(bench.tasks[1]);
+  const ratio = raw.opsPerSec > 0 ? wire.opsPerSec / raw.opsPerSec : 0;
+  const method = "tinybench, sequential, one call per iteration; ops/s = 1000 / mean period";
+
+  log(`codec — envelope of ${size} bytes (${method})`);
+  log(`  wire (limits + scan + schema):  ${fmtInt(wire.opsPerSec).padStart(9)} ops/s  ±${wire.rmePct.toFixed(1)}%`);
+  log(`  raw @msgpack/msgpack (baseline): ${fmtInt(raw.opsPerSec).padStart(9)} ops/s  ±${raw.rmePct.toFixed(1)}%`);
+  log(`  ratio wire/raw: ${ratio.toFixed(2)}`);
+  return { suite: "codec", method, envelopeBytes: size, wire, raw, ratio };
 }
