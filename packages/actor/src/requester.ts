@@ -48,6 +48,7 @@ export class Requester {
   readonly #sub: Subscription;
   readonly #sweeper: NodeJS.Timeout;
   #next = 1;
+  #closed = false;
 
   constructor(nc: NatsConnection, opts: RequesterOptions = {}) {
     this.#nc = nc;
@@ -77,7 +78,7 @@ export class Requester {
     if (this.#pending.size >= this.#maxInFlight) {
       return Promise.resolve(E.left(serviceError(ErrorCode.Overloaded, "too many requests in flight", { retryable: true, retryAfterMs: 10 })));
     }
-    if (this.#nc.isClosed()) {
+    if (this.#closed || this.#nc.isClosed()) {
       return Promise.resolve(E.left(serviceError(ErrorCode.Unavailable, "connection closed", { retryable: true })));
     }
     const id = this.#next++;
@@ -131,6 +132,8 @@ export class Requester {
 
   /** Stops listening; requests still waiting get `unavailable`. */
   close(): void {
+    // Later calls fail at once: nothing would answer them or time them out any more.
+    this.#closed = true;
     clearInterval(this.#sweeper);
     this.#sub.unsubscribe();
     for (const p of this.#pending.values()) {

@@ -117,6 +117,13 @@ describe("request/reply over one shared reply subscription", () => {
     silent.unsubscribe();
   });
 
+  it("fails calls made after close at once instead of leaving them pending", async () => {
+    const r = new Requester(client, { timeoutMs: 60_000 });
+    r.close();
+    const after = await r.call(requestSubject(Service.Keys, "echo", alpha), { v: 1, text: "x", n: 1 }, ReplyS);
+    expect(E.isLeft(after) && after.left.code).toBe(ErrorCode.Unavailable);
+  });
+
   it("answers ping for liveness checks", async () => {
     const r = await req.callRaw(requestSubject(Service.Keys, "ping", alpha), createCodec().encode(null));
     expect(E.isRight(r) && r.right).toEqual({ service: "keys" });

@@ -56,6 +56,9 @@ export const ContentSchema: Schema<Content> = record("Content", 1, {
   id: messageId,
   sentAt: s.int({ min: 0 }),
   body: ContentBodySchema,
+  sentTo: s.optional(
+    s.object({ provider: s.str({ pattern: /^[a-z0-9-]{2,32}$/ }), user: s.str({ pattern: /^[A-Za-z0-9_-]{1,64}$/ }) }),
+  ),
 });
 
 /** Not validated here: building a Content that breaks its own schema is a caller bug. */

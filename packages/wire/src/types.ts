@@ -133,4 +133,9 @@ export interface Content {
   /** ms since the epoch. */
   readonly sentAt: number;
   readonly body: ContentBody;
+  /**
+   * Set on the copy a sender's own other devices receive (Signal's sent transcript): the
+   * conversation the message went to. Provider and user ids follow the subject token rules.
+   */
+  readonly sentTo?: { readonly provider: string; readonly user: string };
 }

@@ -125,7 +125,7 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
       const dev = await loadDevice(req.from.user, req.from.device);
       if (E.isLeft(dev)) return dev;
       if (dev.right === null) return E.left(serviceError(ErrorCode.NotFound, "sending device is not registered here"));
-      return sendContent({ client: o.client, engine, now: () => env.clock.now() }, dev.right, req.to, req.content, req.id);
+      return sendContent({ client: o.client, engine, now: () => env.clock.now(), log: env.log }, dev.right, req.to, req.content, req.id);
     },
   });
 

@@ -35,6 +35,7 @@ describe.each([
   const services: RunningService[] = [];
   const clients: InterlinkClient[] = [];
   const inbox: InboundMessage[] = [];
+  const alphaInbox: InboundMessage[] = [];
   const errors: InboundError[] = [];
   const secret = randomBytes(32);
   const atRestKey = randomBytes(32);
@@ -68,6 +69,13 @@ describe.each([
         msg.respond(codec.encode(okReply({})));
       },
     });
+    app.subscribe(requestSubject(Service.Ratchet, "message", alpha), {
+      callback: (_e, msg) => {
+        const m = decodeWith(codec, InboundMessageS, msg.data);
+        if (E.isRight(m)) alphaInbox.push(m.right);
+        msg.respond(codec.encode(okReply({})));
+      },
+    });
     app.subscribe(requestSubject(Service.Ratchet, "error", beta), {
       callback: (_e, msg) => {
         const m = decodeWith(codec, InboundErrorS, msg.data);
@@ -81,8 +89,8 @@ describe.each([
   });
 
   afterAll(async () => {
-    for (const c of clients) c.close();
     for (const s of services.reverse()) await s.stop();
+    for (const c of clients) c.close();
     for (const c of conns) await c.close();
   });
 
@@ -170,6 +178,32 @@ describe.each([
     expect(E.isRight(now) && now.right.safetyNumber).toBe(change.safetyNumber);
     expect(change.safetyNumber).not.toBe(before.right.safetyNumber);
     sub.unsubscribe();
+  });
+
+  it("fans out to every recipient device and copies to the sender's other devices; a device added mid-conversation is picked up", async () => {
+    const betaApp = new InterlinkClient(conns[conns.length - 1]!, beta);
+    clients.push(betaApp);
+    for (const d of [1, 2]) expect(E.isRight(await alphaApp.ratchet.register({ user: "fay" as UserId, device: d as DeviceId }))).toBe(true);
+    for (const d of [1, 2, 3]) expect(E.isRight(await betaApp.ratchet.register({ user: "gus" as UserId, device: d as DeviceId }))).toBe(true);
+    const from = { user: "fay" as UserId, device: dev1 };
+    const to = { provider: beta, user: "gus" as UserId };
+    const first = await alphaApp.ratchet.send({ from, to, content: { t: "text", text: "to all of gus" } });
+    expect(E.isRight(first) && first.right.devices).toBe(3);
+    const id1 = E.isRight(first) ? first.right.id : "";
+    await waitUntil(() => inbox.filter((m) => m.content.id === id1).length >= 3 && alphaInbox.some((m) => m.content.id === id1));
+    expect(inbox.filter((m) => m.content.id === id1).map((m) => m.to.device).sort()).toEqual([1, 2, 3]);
+    const copy = alphaInbox.filter((m) => m.content.id === id1);
+    expect(copy.map((m) => m.to)).toEqual([{ user: "fay", device: 2 }]);
+    expect(copy[0]!.content.sentTo).toEqual({ provider: "beta", user: "gus" });
+
+    // Gus links a fourth device; fay's edge learns it from delivery's mismatch and retries.
+    expect(E.isRight(await betaApp.ratchet.register({ user: "gus" as UserId, device: 4 as DeviceId }))).toBe(true);
+    const second = await alphaApp.ratchet.send({ from, to, content: { t: "text", text: "welcome, device 4" } });
+    expect(E.isRight(second) && second.right.devices).toBe(4);
+    const id2 = E.isRight(second) ? second.right.id : "";
+    await waitUntil(() => inbox.filter((m) => m.content.id === id2).length >= 4);
+    expect(inbox.filter((m) => m.content.id === id2).map((m) => m.to.device).sort()).toEqual([1, 2, 3, 4]);
+    expect(errors.filter((e) => e.to.user === "gus")).toEqual([]);
   });
 
   it("refuses bad requests with typed errors and an unknown sender with not_found", async () => {

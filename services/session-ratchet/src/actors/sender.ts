@@ -1,12 +1,12 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import * as E from "fp-ts/lib/Either.js";
 import type { Either } from "fp-ts/lib/Either.js";
-import type { ServiceError } from "@interlink/actor";
+import type { Logger, ServiceError } from "@interlink/actor";
 import { ErrorCode, serviceError } from "@interlink/actor";
 import type { DeviceAddress, InterlinkClient, UserAddress } from "@interlink/client";
 import { DeliveryErrorCode } from "@interlink/client";
 import type { DeviceId } from "@interlink/subjects";
-import type { Content, ContentBody } from "@interlink/wire";
+import type { ContentBody } from "@interlink/wire";
 import { encodeContent } from "@interlink/wire";
 import type { DeviceSecrets } from "../records.js";
 import type { SessionEngine } from "./engine.js";
@@ -28,19 +28,48 @@ const detailList = (e: ServiceError, key: string): DeviceId[] => {
 /**
  * Encrypts one content record for every device of the recipient and hands it to delivery. When
  * delivery says the device list moved on (missing, extra, stale), it fixes sessions and tries
- * again, so the app never sees that error.
+ * again, so the app never sees that error. Then the sender's own other devices get a copy
+ * marked with the conversation it went to (Signal's sent transcript).
  */
 export const sendContent = async (
-  deps: { client: InterlinkClient; engine: SessionEngine; now: () => number },
+  deps: SendDeps,
   dev: DeviceSecrets,
   to: UserAddress,
   body: ContentBody,
   id: string = newMessageId(),
 ): Promise<Either<ServiceError, { id: string; devices: number }>> => {
   const sentAt = deps.now();
-  const content: Content = { v: 1, id, sentAt, body };
-  const plaintext = encodeContent(content);
+  const sent = await sendToUser(deps, dev, to, id, sentAt, encodeContent({ v: 1, id, sentAt, body }));
+  if (E.isLeft(sent)) return sent;
+  const self: UserAddress = { provider: deps.client.provider, user: dev.user };
+  if (to.provider !== self.provider || to.user !== self.user) {
+    // Its own envelope id: delivery accepts each (sender, envelope id) once, and the copy is a
+    // different envelope from the message itself. The content inside keeps the message's id.
+    const copyId = createHash("sha256").update(`copy:${id}`).digest("base64url").slice(0, 43);
+    const copy = await sendToUser(deps, dev, self, copyId, sentAt, encodeContent({ v: 1, id, sentAt, body, sentTo: to }));
+    // The recipient has the message; a missing copy on the sender's other devices is not the
+    // app's error to handle, so it is logged, not returned.
+    if (E.isLeft(copy)) deps.log?.warn("copy to own devices failed", { code: copy.left.code });
+  }
+  return E.right({ id, devices: sent.right });
+};
 
+export interface SendDeps {
+  readonly client: InterlinkClient;
+  readonly engine: SessionEngine;
+  readonly now: () => number;
+  readonly log?: Logger;
+}
+
+/** Right: the number of devices the message was stored for. */
+const sendToUser = async (
+  deps: SendDeps,
+  dev: DeviceSecrets,
+  to: UserAddress,
+  id: string,
+  sentAt: number,
+  plaintext: Uint8Array,
+): Promise<Either<ServiceError, number>> => {
   const listed = await deps.client.keys.devices(to);
   if (E.isLeft(listed)) return listed;
   const self = to.provider === deps.client.provider && to.user === dev.user;
@@ -57,9 +86,9 @@ export const sendContent = async (
       out.push({ device, ...r.right });
     }
     fresh.clear();
-    if (out.length === 0) return E.right({ id, devices: 0 });
+    if (out.length === 0) return E.right(0);
     const sent = await deps.client.delivery.send({ id, from: { user: dev.user, device: dev.device }, to, sentAt, messages: out });
-    if (E.isRight(sent)) return E.right({ id, devices: out.length });
+    if (E.isRight(sent)) return E.right(out.length);
     const err = sent.left;
     if (err.code === DeliveryErrorCode.MismatchedDevices) {
       const missing = detailList(err, "missing");

@@ -52,7 +52,10 @@ export class Sessions {
   ): Promise<Either<ServiceError, A>> {
     const key = `${dev.user}/${dev.device}>${remote.provider}/${remote.user}/${remote.device}`;
     return this.#actors.ask(key, async () => {
-      for (let attempt = 0; attempt < 8; attempt++) {
+      for (let attempt = 0; attempt < 32; attempt++) {
+        // Another instance wrote this session meanwhile: back off a little, jittered, and redo
+        // the step on the fresh record (nothing it produced has been used yet).
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
         const sess = await this.store.getSession(dev, remote);
         if (E.isLeft(sess)) return sess;
         const ident = await this.store.getIdentity(dev, remote);
