@@ -5,10 +5,10 @@ import { ConfigError } from "../config.js";
 import { formatResult, runBench } from "../bench/run.js";
 import type { BenchOptions } from "../bench/types.js";
 
-const num = (name: string, v: string | undefined): number | undefined => {
+const num = (name: string, v: string | undefined, min = 1): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${name} must be a positive integer`);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`--${name} must be an integer of at least ${min}`);
   return n;
 };
 
@@ -25,7 +25,7 @@ export const runBenchCommand = async (
     ...(num("count", flags.count) !== undefined ? { count: num("count", flags.count)! } : {}),
     ...(num("concurrency", flags.concurrency) !== undefined ? { concurrency: num("concurrency", flags.concurrency)! } : {}),
     ...(num("instances", flags.instances) !== undefined ? { instances: num("instances", flags.instances)! } : {}),
-    ...(num("workers", flags.workers) !== undefined ? { workers: num("workers", flags.workers)! } : {}),
+    ...(num("workers", flags.workers, 0) !== undefined ? { workers: num("workers", flags.workers, 0)! } : {}),
   };
   const quiet = flags.json ? createLogger({ level: "warn" }) : log;
   const r = await runBench(scenario, opts, quiet, !flags.json && process.stderr.isTTY === true);

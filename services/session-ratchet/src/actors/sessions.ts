@@ -7,7 +7,16 @@ import type { DeviceAddress } from "@interlink/client";
 import type { SessionScope } from "@interlink/crypto";
 import { ab, newScope } from "@interlink/crypto";
 import type { DeviceSecrets } from "../records.js";
+import type { Sealed } from "../sealed-kv.js";
 import type { RatchetStore } from "../store.js";
+
+interface Cached {
+  readonly session: Sealed | null;
+  readonly identity: Sealed | null;
+}
+
+const sessionKey = (dev: DeviceSecrets, remote: DeviceAddress): string =>
+  `${dev.user}/${dev.device}>${remote.provider}/${remote.user}/${remote.device}`;
 
 /** What a session step returns: its result, and whether the changed session may be saved. */
 export interface SessionStep<A> {
@@ -22,7 +31,7 @@ export interface SessionStep<A> {
  * runs again on the fresh record before anything it produced is used.
  */
 export class Sessions {
-  readonly #actors: ActorSystem<never>;
+  readonly #actors: ActorSystem<Cached>;
   readonly #identities = new Map<string, IdentityKeyPair>();
   readonly #onIdentityReplaced: ((dev: DeviceSecrets, remote: DeviceAddress, key: Uint8Array) => void) | undefined;
 
@@ -50,31 +59,48 @@ export class Sessions {
     remote: DeviceAddress,
     step: (scope: SessionScope) => Promise<Either<ServiceError, SessionStep<A>>>,
   ): Promise<Either<ServiceError, A>> {
-    const key = `${dev.user}/${dev.device}>${remote.provider}/${remote.user}/${remote.device}`;
-    return this.#actors.ask(key, async () => {
+    return this.#actors.ask(sessionKey(dev, remote), async (cell) => {
       for (let attempt = 0; attempt < 32; attempt++) {
         // Another instance wrote this session meanwhile: back off a little, jittered, and redo
         // the step on the fresh record (nothing it produced has been used yet).
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
-        const sess = await this.store.getSession(dev, remote);
-        if (E.isLeft(sess)) return sess;
-        const ident = await this.store.getIdentity(dev, remote);
-        if (E.isLeft(ident)) return ident;
-        const scope = newScope(this.identityOf(dev), dev.registrationId, sess.right?.bytes ?? null, ident.right?.bytes ?? null);
+        // The actor keeps what it last read or wrote, with its KV revision: a write at a stale
+        // revision fails its compare-and-swap, so the cache only saves reads, never correctness.
+        if (cell.state === undefined) {
+          const sess = await this.store.getSession(dev, remote);
+          if (E.isLeft(sess)) return sess;
+          const ident = await this.store.getIdentity(dev, remote);
+          if (E.isLeft(ident)) return ident;
+          cell.state = { session: sess.right, identity: ident.right };
+        }
+        const cached = cell.state;
+        const scope = newScope(this.identityOf(dev), dev.registrationId, cached.session?.bytes ?? null, cached.identity?.bytes ?? null);
         const r = await step(scope);
         if (E.isLeft(r)) return r;
         if (!r.right.commit) return E.right(r.right.result);
+        let identity = cached.identity;
         if (scope.identityChanged && scope.remoteIdentity !== null) {
-          const w = await this.store.putIdentity(dev, remote, scope.remoteIdentity.serialize(), ident.right?.revision ?? 0);
-          if (E.isLeft(w) && w.left.code !== ErrorCode.Conflict) return w;
-        }
-        if (scope.sessionChanged && scope.session !== null) {
-          const w = await this.store.putSession(dev, remote, scope.session.serialize(), sess.right?.revision ?? 0);
+          const bytes = scope.remoteIdentity.serialize();
+          const w = await this.store.putIdentity(dev, remote, bytes, cached.identity?.revision ?? 0);
           if (E.isLeft(w)) {
+            cell.state = undefined;
             if (w.left.code === ErrorCode.Conflict) continue;
             return w;
           }
+          identity = { bytes, revision: w.right };
         }
+        let session = cached.session;
+        if (scope.sessionChanged && scope.session !== null) {
+          const bytes = scope.session.serialize();
+          const w = await this.store.putSession(dev, remote, bytes, cached.session?.revision ?? 0);
+          if (E.isLeft(w)) {
+            cell.state = undefined;
+            if (w.left.code === ErrorCode.Conflict) continue;
+            return w;
+          }
+          session = { bytes, revision: w.right };
+        }
+        cell.state = { session, identity };
         if (scope.identityReplaced && scope.remoteIdentity !== null) this.#onIdentityReplaced?.(dev, remote, scope.remoteIdentity.serialize());
         return E.right(r.right.result);
       }
@@ -82,8 +108,12 @@ export class Sessions {
     });
   }
 
+  /** Drops a session (its remote device is gone), through its actor so the cache goes too. */
   forget(dev: DeviceSecrets, remote: DeviceAddress): Promise<Either<ServiceError, void>> {
-    return this.store.deleteSession(dev, remote);
+    return this.#actors.ask(sessionKey(dev, remote), async (cell) => {
+      cell.state = undefined;
+      return this.store.deleteSession(dev, remote);
+    });
   }
 
   close(): Promise<void> {
