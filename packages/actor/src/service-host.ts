@@ -1,4 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { nuid } from "@nats-io/transport-node";
+import { serveMicroDiscovery } from "./micro.js";
 import type { Codec, Schema } from "@interlink/wire";
 import { createCodec, errReply, okReply } from "@interlink/wire";
 import type { ProviderId, Service } from "@interlink/subjects";
@@ -34,6 +36,11 @@ export interface Endpoint<Req, Res, S = unknown> {
    * Return null to run without an actor.
    */
   readonly key?: (req: Req, ctx: RequestContext) => string | null;
+  /**
+   * Runs before the request is decoded, with the calling provider (from the subject) and the
+   * request's size: a cheap place for quotas. An error refuses the request without decoding it.
+   */
+  readonly admit?: (provider: ProviderId, bytes: number) => ServiceError | undefined;
   readonly handle: (req: Req, ctx: RequestContext, cell: ActorCell<S> | undefined) => TaskEither<ServiceError, Res>;
 }
 
@@ -55,6 +62,17 @@ export interface ServiceHostOptions {
   readonly mailbox?: MailboxOptions<any>;
   /** Restrict the subscription to one provider (a provider's own edge service); default all. */
   readonly provider?: ProviderId;
+}
+
+export interface EndpointCounters {
+  readonly name: string;
+  readonly subject: string;
+  readonly queue: string;
+  requests: number;
+  errors: number;
+  /** The code of the last error answered (codes carry no user data). */
+  lastError: string;
+  processingNs: bigint;
 }
 
 export interface HostStats {
@@ -82,6 +100,7 @@ export class ServiceHost {
   #inFlight = 0;
   #idle: (() => void) | undefined;
   #stats = { received: 0, ok: 0, failed: 0, rejected: 0, overloaded: 0 };
+  readonly #endpoints: EndpointCounters[] = [];
 
   constructor(opts: ServiceHostOptions) {
     this.#o = opts;
@@ -99,16 +118,34 @@ export class ServiceHost {
   /** Subscribes every endpoint plus a `ping` that answers with the service name. */
   serve(endpoints: readonly AnyEndpoint[]): this {
     const all: AnyEndpoint[] = [...endpoints, pingEndpoint(this.#o.service)];
+    const queue = this.#o.queue ?? `ilk.${this.#o.service}`;
     for (const ep of all) {
       const subject = this.#o.provider === undefined
         ? requestWildcard(this.#o.service, ep.op)
         : requestWildcard(this.#o.service, ep.op).replace(/\*$/, this.#o.provider);
+      const counters: EndpointCounters = { name: ep.op, subject, queue, requests: 0, errors: 0, lastError: "", processingNs: 0n };
+      this.#endpoints.push(counters);
       const sub = this.#o.nc.subscribe(subject, {
-        queue: this.#o.queue ?? `ilk.${this.#o.service}`,
-        callback: (_err, msg) => void this.#dispatch(ep, msg),
+        queue,
+        callback: (_err, msg) => void this.#dispatch(ep, msg, counters),
       });
       this.#subs.push(sub);
     }
+    const name = `interlink-${this.#o.service}`;
+    this.#subs.push(
+      ...serveMicroDiscovery(
+        this.#o.nc,
+        {
+          name,
+          id: nuid.next(),
+          version: "0.1.0",
+          description: `Interlink ${this.#o.service} service`,
+          metadata: this.#o.provider === undefined ? {} : { provider: this.#o.provider },
+          started: new Date(this.#clock.now()),
+        },
+        () => this.endpointStats(),
+      ),
+    );
     return this;
   }
 
@@ -116,17 +153,36 @@ export class ServiceHost {
     return { ...this.#stats, inFlight: this.#inFlight };
   }
 
-  async #dispatch(ep: AnyEndpoint, msg: Msg): Promise<void> {
+  /** Per endpoint: requests, errors, last error code, time spent (for NATS micro STATS and metrics). */
+  endpointStats(): readonly Readonly<EndpointCounters>[] {
+    return this.#endpoints.map((e) => ({ ...e }));
+  }
+
+  get service(): Service {
+    return this.#o.service;
+  }
+
+  async #dispatch(ep: AnyEndpoint, msg: Msg, counters: EndpointCounters): Promise<void> {
     this.#stats.received++;
+    counters.requests++;
     if (this.#inFlight >= this.#maxInFlight) {
       this.#stats.overloaded++;
+      counters.errors++;
+      counters.lastError = ErrorCode.Overloaded;
       this.#respond(msg, E.left(overloaded(this.#o.service)));
       return;
     }
     this.#inFlight++;
+    const t0 = process.hrtime.bigint();
     try {
-      this.#respond(msg, await this.#handle(ep, msg));
+      const r = await this.#handle(ep, msg);
+      if (E.isLeft(r)) {
+        counters.errors++;
+        counters.lastError = r.left.code;
+      }
+      this.#respond(msg, r);
     } finally {
+      counters.processingNs += process.hrtime.bigint() - t0;
       this.#inFlight--;
       if (this.#inFlight === 0) this.#idle?.();
     }
@@ -138,6 +194,8 @@ export class ServiceHost {
       this.#stats.rejected++;
       return E.left(serviceError(ErrorCode.BadRequest, "invalid subject"));
     }
+    const refused = ep.admit?.(provider.right, msg.data.length);
+    if (refused !== undefined) return E.left(refused);
     const decoded = this.#codec.decode(msg.data);
     const req = E.isLeft(decoded) ? decoded : ep.schema.decode(decoded.right, "request");
     if (E.isLeft(req)) {

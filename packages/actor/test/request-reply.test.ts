@@ -129,3 +129,48 @@ describe("request/reply over one shared reply subscription", () => {
     expect(E.isRight(r) && r.right).toEqual({ service: "keys" });
   });
 });
+
+describe("NATS micro discovery", () => {
+  const topo = useTopology(() => startSingle({ jetstream: false }));
+
+  it("answers $SRV.PING, INFO and STATS for every instance with per-endpoint counters", async () => {
+    const nc = await connect(topo());
+    const hosts = [1, 2].map(() =>
+      new ServiceHost({ service: Service.Receipt, nc }).serve([
+        endpoint<{ v: 1; text: string; n: number }, { n: number }>({
+          op: "echo",
+          schema: EchoS,
+          handle: (r) => async () => (r.text === "bad" ? E.left(serviceError("nope", "no")) : E.right({ n: r.n })),
+        }),
+      ]),
+    );
+    await nc.flush();
+    const req = new Requester(nc);
+    await req.call(requestSubject(Service.Receipt, "echo", alpha), { v: 1, text: "ok", n: 1 }, s.object({ n: s.int() }));
+    await req.call(requestSubject(Service.Receipt, "echo", alpha), { v: 1, text: "bad", n: 2 }, s.object({ n: s.int() }));
+    const collect = async (subject: string) => {
+      const inbox = `_INBOX.micro.${Date.now()}`;
+      const got: Array<Record<string, unknown>> = [];
+      const sub = nc.subscribe(inbox, { callback: (_e, m) => void got.push(JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>) });
+      nc.publish(subject, new Uint8Array(0), { reply: inbox });
+      await nc.flush();
+      await new Promise((r) => setTimeout(r, 200));
+      sub.unsubscribe();
+      return got;
+    };
+    const pings = await collect("$SRV.PING.interlink-receipt");
+    expect(pings).toHaveLength(2);
+    expect(pings.every((p) => p["type"] === "io.nats.micro.v1.ping_response" && p["name"] === "interlink-receipt")).toBe(true);
+    const info = await collect(`$SRV.INFO.interlink-receipt.${String(pings[0]!["id"])}`);
+    expect(info).toHaveLength(1);
+    expect((info[0]!["endpoints"] as Array<{ name: string }>).map((e) => e.name).sort()).toEqual(["echo", "ping"]);
+    const stats = await collect("$SRV.STATS.interlink-receipt");
+    const echo = stats.flatMap((st) => (st["endpoints"] as Array<{ name: string; num_requests: number; num_errors: number; last_error: string }>).filter((e) => e.name === "echo"));
+    expect(echo.reduce((a, e) => a + e.num_requests, 0)).toBe(2);
+    expect(echo.reduce((a, e) => a + e.num_errors, 0)).toBe(1);
+    expect(echo.some((e) => e.last_error === "nope")).toBe(true);
+    req.close();
+    for (const h of hosts) await h.drain();
+    await nc.close();
+  });
+});
