@@ -19,6 +19,9 @@ export interface Config {
   readonly retentionDays: number;
   /** session-ratchet worker threads (0: crypto on the main thread). */
   readonly ratchetWorkers: number;
+  /** Port of the /metrics, /healthz, /readyz endpoint (undefined: off). */
+  readonly metricsPort: number | undefined;
+  readonly metricsHost: string;
 }
 
 export type Flags = Readonly<Record<string, string | boolean | undefined>>;
@@ -54,6 +57,11 @@ export const loadConfig = (flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     providers,
     natsPort: port === undefined ? undefined : int("--nats-port / INTERLINK_NATS_PORT", port, 4222, 0, 65535),
     retentionDays: int("INTERLINK_RETENTION_DAYS", env["INTERLINK_RETENTION_DAYS"], 30, 1, 3650),
+    metricsPort: (() => {
+      const v = str(flags["metrics-port"]) ?? env["INTERLINK_METRICS_PORT"];
+      return v === undefined ? undefined : int("--metrics-port / INTERLINK_METRICS_PORT", v, 0, 0, 65535);
+    })(),
+    metricsHost: env["INTERLINK_METRICS_HOST"] ?? "127.0.0.1",
     ratchetWorkers: int("--workers / INTERLINK_RATCHET_WORKERS", str(flags["workers"]) ?? env["INTERLINK_RATCHET_WORKERS"], availableParallelism(), 0, 256),
   };
 };

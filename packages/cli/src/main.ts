@@ -41,6 +41,7 @@ export const main = async (argv: string[]): Promise<number> => {
         instances: { type: "string" },
         workers: { type: "string" },
         report: { type: "string" },
+        "metrics-port": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { connect } from "@nats-io/transport-node";
 
 // The committed shim, which loads the compiled CLI (npm test builds before testing).
 const bin = fileURLToPath(new URL("../bin/interlink.js", import.meta.url));
@@ -43,7 +44,7 @@ describe("interlink CLI", () => {
 
   it("up prints ready, serves a demo from another process, and exits 0 on Ctrl-C", async () => {
     const data = mkdtempSync(join(tmpdir(), "interlink-up-"));
-    const up = spawn(process.execPath, [bin, "up", "--data", data, "--nats-port", "0"], {
+    const up = spawn(process.execPath, [bin, "up", "--data", data, "--nats-port", "0", "--metrics-port", "0", "--workers", "1"], {
       env: { ...process.env, INTERLINK_LOG_LEVEL: "warn" },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -67,6 +68,22 @@ describe("interlink CLI", () => {
       const demo = await run(["demo", "--nats", url, "--json"]);
       expect(demo.code, demo.stderr).toBe(0);
       expect((JSON.parse(demo.stdout) as { ok: boolean }).ok).toBe(true);
+
+      // Operability: Prometheus metrics and readiness over HTTP, NATS micro discovery.
+      const metricsUrl = /metrics (http:\/\/[0-9.:]+)\/metrics/.exec(stdout)?.[1];
+      expect(metricsUrl).toBeDefined();
+      const metrics = await (await fetch(`${metricsUrl}/metrics`)).text();
+      expect(metrics).toMatch(/interlink_requests_total\{service="delivery"\} [1-9]/);
+      expect(metrics).toContain("interlink_nats_connected 1");
+      expect((await fetch(`${metricsUrl}/readyz`)).status).toBe(200);
+      const nc = await connect({ servers: url });
+      const names = new Set<string>();
+      const inbox = `_INBOX.cli.${Date.now()}`;
+      nc.subscribe(inbox, { callback: (_e, m) => void names.add((JSON.parse(new TextDecoder().decode(m.data)) as { name: string }).name) });
+      nc.publish("$SRV.PING", new Uint8Array(0), { reply: inbox });
+      await new Promise((r) => setTimeout(r, 300));
+      await nc.close();
+      expect([...names].sort()).toEqual(["interlink-delivery", "interlink-keys", "interlink-media", "interlink-ratchet", "interlink-receipt"]);
       up.kill("SIGINT");
       expect(await exited).toBe(0);
     } finally {

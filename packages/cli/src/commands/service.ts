@@ -5,6 +5,7 @@ import * as E from "fp-ts/lib/Either.js";
 import type { Config } from "../config.js";
 import { ConfigError, loadKey } from "../config.js";
 import { SERVICE_NAMES, connectNats, isServiceName, startService } from "../stack.js";
+import { startOpsHttp } from "../ops-http.js";
 
 /** `interlink service <name>`: one instance; run several on the same NATS to share the load. */
 export const runServiceCommand = async (name: string | undefined, provider: string | undefined, config: Config, log: Logger): Promise<number> => {
@@ -28,9 +29,11 @@ export const runServiceCommand = async (name: string | undefined, provider: stri
     ratchetWorkers: config.ratchetWorkers,
     natsUrl: url,
   });
-  process.stdout.write(`${name} ready on ${url}\n`);
+  const ops = config.metricsPort === undefined ? undefined : await startOpsHttp(config.metricsPort, config.metricsHost, nc, () => [svc]);
+  process.stdout.write(`${name} ready on ${url}${ops ? `, metrics on http://${config.metricsHost}:${ops.port}/metrics` : ""}\n`);
   return new Promise<number>((resolve) => {
     onShutdown(async () => {
+      await ops?.close();
       await svc.stop();
       await nc.drain().catch(() => undefined);
       resolve(0);
