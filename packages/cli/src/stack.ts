@@ -7,7 +7,7 @@ import { systemClock } from "@interlink/actor";
 import { InterlinkClient } from "@interlink/client";
 import { startDelivery } from "@interlink/delivery";
 import { startKeyDirectory } from "@interlink/key-directory";
-import { mediaOptionsFromEnv, startMediaStore } from "@interlink/media-store";
+import { startMediaStore } from "@interlink/media-store";
 import type { NatsServerHandle } from "@interlink/natsd";
 import { findNatsServer, freePort, startNatsServer } from "@interlink/natsd";
 import { startReceipt } from "@interlink/receipt";
@@ -61,8 +61,7 @@ export const startService = async (
     case "delivery":
       return startDelivery(env, { retentionMs: (opts.retentionDays ?? 30) * 24 * 3600 * 1000 });
     case "media-store":
-      // Limits, retention and upload TTL from INTERLINK_MEDIA_* (docs/media.md).
-      return startMediaStore(env, mediaOptionsFromEnv(process.env));
+      return startMediaStore(env);
     case "receipt":
       return startReceipt(env);
     case "session-ratchet": {

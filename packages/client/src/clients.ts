@@ -39,6 +39,9 @@ export class InterlinkClient {
     upload: (b: Body<K.UploadRequest>) => this.#call(Svc.Keys, "upload", b, K.KeyCountsS),
     devices: (a: UserAddress) => this.#call(Svc.Keys, "devices", a, K.DevicesResponseS),
     claim: (b: Body<K.ClaimRequest>) => this.#call(Svc.Keys, "claim", b, K.ClaimResponseS),
+    rotate: (b: Body<K.RotateRequest>) => this.#call(Svc.Keys, "rotate", b, K.KeyCountsS),
+    count: (b: Body<K.CountRequest>) => this.#call(Svc.Keys, "count", b, K.KeyCountsS),
+    remove: (b: Body<K.RemoveRequest>) => this.#call(Svc.Keys, "remove", b, K.DevicesResponseS),
   };
 
   readonly delivery = {
