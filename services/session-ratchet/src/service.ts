@@ -2,7 +2,7 @@ import * as E from "fp-ts/lib/Either.js";
 import type { RunningService, ServiceEnv } from "@interlink/actor";
 import { ErrorCode, Requester, ServiceHost, endpoint, serviceError } from "@interlink/actor";
 import type { InterlinkClient, RegisterRequest, SafetyNumberRequest, SafetyNumberResponse, SendContent, SendContentResponse } from "@interlink/client";
-import { NewMessageEventS, ReceiptEventS, RegisterRequestS, SafetyNumberRequestS, SendContentS, signalName } from "@interlink/client";
+import { LowKeysEventS, NewMessageEventS, ReceiptEventS, RegisterRequestS, SafetyNumberRequestS, SendContentS, signalName } from "@interlink/client";
 import { ab, generateDevice, safetyNumber } from "@interlink/crypto";
 import type { DeviceAddress } from "@interlink/client";
 import { IdentityKeyPair } from "@signalapp/libsignal-client";
@@ -10,6 +10,7 @@ import { WorkerPoolEngine } from "./workers/pool.js";
 import type { ProviderId } from "@interlink/subjects";
 import { Service, eventSubject, inboxPrefix, requestSubject } from "@interlink/subjects";
 import { createCodec, decodeWith } from "@interlink/wire";
+import { KeyMaintenance } from "./actors/maintenance.js";
 import { Receiver } from "./actors/receiver.js";
 import { sendContent } from "./actors/sender.js";
 import { Sessions } from "./actors/sessions.js";
@@ -32,6 +33,8 @@ export interface RatchetOptions {
   readonly workers?: number;
   /** Where workers connect (they open their own connections); defaults to this connection's server. */
   readonly natsServers?: string;
+  /** Signed prekey and Kyber last-resort age that triggers a rotation (default 7 days). */
+  readonly rotateAfterMs?: number;
 }
 
 /**
@@ -158,6 +161,28 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
     },
   });
 
+  const maintenance = new KeyMaintenance(
+    store,
+    o.client,
+    { refillBatch: o.preKeys ?? 20, rotateAfterMs: o.rotateAfterMs ?? 7 * 24 * 60 * 60 * 1000, keepPrevious: 2 },
+    () => env.clock.now(),
+    env.log,
+    remember,
+  );
+  // key-directory says a device ran low on one-time keys: generate and upload more.
+  const onLow = env.nc.subscribe(eventSubject(Service.Keys, "low", o.provider), {
+    queue: `ilk.ratchet.${o.provider}`,
+    callback: (_e, msg) => {
+      const ev = decodeWith(codec, LowKeysEventS, msg.data);
+      if (E.isLeft(ev)) return;
+      void loadDevice(ev.right.user, ev.right.device).then(async (d) => {
+        if (E.isLeft(d) || d.right === null) return;
+        const r = await maintenance.refill(d.right);
+        if (E.isLeft(r)) env.log.warn("refill failed", { code: r.left.code });
+      });
+    },
+  });
+
   // Receipts for messages our users sent go on to the app.
   const onReceipts = env.nc.subscribe(eventSubject(Service.Receipt, "status", o.provider), {
     queue: `ilk.ratchet.${o.provider}`,
@@ -175,23 +200,30 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
     for (const d of all.right) {
       remember(d);
       receiver.trigger(d);
+      const r = await maintenance.rotateIfDue(d);
+      if (E.isLeft(r)) env.log.warn("rotation failed", { code: r.left.code });
     }
   };
   void sweep();
   const timer = setInterval(() => void sweep(), o.sweepMs ?? 30_000);
   timer.unref();
 
+  let stopping: Promise<void> | undefined;
   return {
     name: "session-ratchet",
     stats: () => host.stats(),
-    stop: async () => {
-      clearInterval(timer);
-      onNew.unsubscribe();
-      onReceipts.unsubscribe();
-      await host.drain();
-      await receiver.close();
-      await engine.close();
-      app.close();
-    },
+    // Idempotent: a second stop waits for the first (worker threads only exit once).
+    stop: () =>
+      (stopping ??= (async () => {
+        clearInterval(timer);
+        onNew.unsubscribe();
+        onReceipts.unsubscribe();
+        onLow.unsubscribe();
+        await maintenance.close();
+        await host.drain();
+        await receiver.close();
+        await engine.close();
+        app.close();
+      })()),
   };
 };

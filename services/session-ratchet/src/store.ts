@@ -52,6 +52,18 @@ export class RatchetStore {
     return this.#kv.put(`dev.${this.#dev(s)}`, this.#codec.encode(s), 0);
   }
 
+  /** The device record with its KV revision, for compare-and-swap updates (refill, rotation). */
+  async getDeviceVersioned(d: LocalDevice): Promise<Either<ServiceError, { value: DeviceSecrets; revision: number } | null>> {
+    const r = await this.#kv.get(`dev.${this.#dev(d)}`);
+    if (E.isLeft(r) || r.right === null) return r as Either<ServiceError, null>;
+    const v = decodeWith(this.#codec, DeviceSecretsS, r.right.bytes);
+    return E.isLeft(v) ? E.left(serviceError(ErrorCode.Internal, "device record unreadable")) : E.right({ value: v.right, revision: r.right.revision });
+  }
+
+  updateDevice(s: DeviceSecrets, revision: number): Promise<Either<ServiceError, number>> {
+    return this.#kv.put(`dev.${this.#dev(s)}`, this.#codec.encode(s), revision);
+  }
+
   deleteDevice(d: LocalDevice): Promise<Either<ServiceError, void>> {
     return this.#kv.delete(`dev.${this.#dev(d)}`);
   }
@@ -109,6 +121,10 @@ export class RatchetStore {
   preKeySource(dev: DeviceSecrets): { source: PreKeySource; commit: () => Promise<Either<ServiceError, void>> } {
     const tok = this.#dev(dev);
     const removals: string[] = [];
+    const fresh = async (): Promise<DeviceSecrets | null> => {
+      const r = await this.getDevice(dev);
+      return E.isRight(r) ? r.right : null;
+    };
     const lastResortUses: string[] = [];
     const read = async (name: string): Promise<Uint8Array | null> => {
       const r = await this.#kv.get(name);
@@ -118,11 +134,16 @@ export class RatchetStore {
     const source: PreKeySource = {
       getPreKey: (id) => read(`pk.${tok}.${id}`),
       removePreKey: async (id) => void removals.push(`pk.${tok}.${id}`),
-      getSignedPreKey: async (id) => dev.signedPreKeys.find((k) => k.id === id)?.record ?? null,
+      // A key rotated by another instance is not in this copy of the device record yet: read it.
+      getSignedPreKey: async (id) => dev.signedPreKeys.find((k) => k.id === id)?.record ?? (await fresh())?.signedPreKeys.find((k) => k.id === id)?.record ?? null,
       getKyberPreKey: async (id) =>
-        dev.kyberLastResort.find((k) => k.id === id)?.record ?? (await read(`kpk.${tok}.${id}`)),
+        dev.kyberLastResort.find((k) => k.id === id)?.record ??
+        (await read(`kpk.${tok}.${id}`)) ??
+        (await fresh())?.kyberLastResort.find((k) => k.id === id)?.record ??
+        null,
       markKyberPreKeyUsed: async (kyberId, signedPreKeyId, baseKey) => {
-        if (dev.kyberLastResort.some((k) => k.id === kyberId)) {
+        const lastResort = dev.kyberLastResort.some((k) => k.id === kyberId) || ((await fresh())?.kyberLastResort.some((k) => k.id === kyberId) ?? false);
+        if (lastResort) {
           const h = createHash("sha256").update(`${kyberId}.${signedPreKeyId}.`).update(baseKey).digest("base64url").slice(0, 22);
           const seen = await this.#kv.get(`lr.${tok}.${h}`);
           if (E.isRight(seen) && seen.right !== null) throw new Error("last-resort prekey reused with the same base key");

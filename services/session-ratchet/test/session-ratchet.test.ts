@@ -42,12 +42,12 @@ describe.each([
   let env: ServiceEnv;
   let alphaApp: InterlinkClient;
 
-  const ratchet = async (provider: ProviderId) => {
+  const ratchet = async (provider: ProviderId, extra: { rotateAfterMs?: number } = {}) => {
     const nc = await connect(topo().url);
     conns.push(nc);
     const client = new InterlinkClient(nc, provider);
     clients.push(client);
-    const svc = await startSessionRatchet({ ...env, nc }, { provider, client, atRestKey, preKeys: 5, workers, natsServers: topo().url });
+    const svc = await startSessionRatchet({ ...env, nc }, { provider, client, atRestKey, preKeys: 5, workers, natsServers: topo().url, ...extra });
     services.push(svc);
     return svc;
   };
@@ -56,7 +56,7 @@ describe.each([
     const hub = await connect(topo().url);
     conns.push(hub);
     env = { nc: hub, log: silentLogger, clock: systemClock, secret, replicas: 1 };
-    services.push(await startKeyDirectory(env), await startDelivery(env), await startReceipt(env));
+    services.push(await startKeyDirectory(env, { lowWater: 3 }), await startDelivery(env), await startReceipt(env));
     await ratchet(alpha);
     await ratchet(alpha); // a second alpha instance: the same sessions, written with CAS
     await ratchet(beta);
@@ -204,6 +204,58 @@ describe.each([
     await waitUntil(() => inbox.filter((m) => m.content.id === id2).length >= 4);
     expect(inbox.filter((m) => m.content.id === id2).map((m) => m.to.device).sort()).toEqual([1, 2, 3, 4]);
     expect(errors.filter((e) => e.to.user === "gus")).toEqual([]);
+  });
+
+  it("refills one-time prekeys when key-directory reports a device ran low", async () => {
+    const betaApp = new InterlinkClient(conns[conns.length - 1]!, beta);
+    clients.push(betaApp);
+    await register(betaApp, "kim"); // 5 one-time keys of each kind (preKeys: 5)
+    const to = { provider: beta, user: "kim" as UserId };
+    // Three new senders, three claims: 5 → 2 crosses the low-water mark of 3.
+    for (const sender of ["s1", "s2", "s3"]) {
+      await register(alphaApp, sender);
+      expect(E.isRight(await alphaApp.ratchet.send({ from: { user: sender as UserId, device: dev1 }, to, content: { t: "text", text: "hi" } }))).toBe(true);
+    }
+    let counts = { preKeys: 0, kyberPreKeys: 0 };
+    await waitUntil(() => {
+      void betaApp.keys.count({ user: "kim" as UserId, device: dev1 }).then((c) => E.isRight(c) && (counts = c.right));
+      return counts.preKeys >= 7;
+    });
+    expect(counts).toEqual({ preKeys: 7, kyberPreKeys: 7 });
+    // The refilled keys work: a fourth sender's session opens on kim's side.
+    await register(alphaApp, "s4");
+    const sent = await alphaApp.ratchet.send({ from: { user: "s4" as UserId, device: dev1 }, to, content: { t: "text", text: "after refill" } });
+    expect(E.isRight(sent)).toBe(true);
+    await waitUntil(() => inbox.some((m) => m.to.user === "kim" && m.from.user === "s4"));
+    expect(inbox.filter((m) => m.to.user === "kim").length).toBe(4);
+    expect(errors.filter((e) => e.to.user === "kim")).toEqual([]);
+  });
+
+  it("rotates the signed prekey on schedule; sessions from before and after the rotation both decrypt", async () => {
+    const betaApp = new InterlinkClient(conns[conns.length - 1]!, beta);
+    clients.push(betaApp);
+    await register(betaApp, "hal");
+    await register(alphaApp, "ivy");
+    await register(alphaApp, "joe");
+    const to = { provider: beta, user: "hal" as UserId };
+    const ivy = { user: "ivy" as UserId, device: dev1 };
+    expect(E.isRight(await alphaApp.ratchet.send({ from: ivy, to, content: { t: "text", text: "before rotation" } }))).toBe(true);
+    await waitUntil(() => inbox.some((m) => m.to.user === "hal"));
+    // A beta instance whose schedule says every key is due rotates on its first sweep.
+    const rotator = await ratchet(beta, { rotateAfterMs: 0 });
+    let spk = 0;
+    await waitUntil(() => {
+      void betaApp.keys.claim({ provider: beta, user: "hal" as UserId }).then((c) => E.isRight(c) && (spk = c.right.bundles[0]!.signedPreKey.id));
+      return spk === 2;
+    });
+    expect(spk).toBe(2);
+    await rotator.stop();
+    expect(E.isRight(await alphaApp.ratchet.send({ from: { user: "joe" as UserId, device: dev1 }, to, content: { t: "text", text: "new key" } }))).toBe(true);
+    expect(E.isRight(await alphaApp.ratchet.send({ from: ivy, to, content: { t: "text", text: "old session" } }))).toBe(true);
+    await waitUntil(() => inbox.filter((m) => m.to.user === "hal").length >= 3);
+    const texts = inbox.filter((m) => m.to.user === "hal").map((m) => (m.content.body.t === "text" ? m.content.body.text : ""));
+    expect(texts.sort()).toEqual(["before rotation", "new key", "old session"]);
+    expect(errors.filter((e) => e.to.user === "hal")).toEqual([]);
   });
 
   it("refuses bad requests with typed errors and an unknown sender with not_found", async () => {

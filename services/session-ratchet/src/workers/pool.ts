@@ -149,7 +149,14 @@ export class WorkerPoolEngine implements SessionEngine {
     return this.#send(this.#worker(dev, remote), (id) => ({ t: "forget", id, dev, remote }));
   }
 
-  async close(): Promise<void> {
+  #closing: Promise<void> | undefined;
+
+  /** Idempotent: workers exit once, so a second close waits for the first. */
+  close(): Promise<void> {
+    return (this.#closing ??= this.#close());
+  }
+
+  async #close(): Promise<void> {
     await Promise.all(
       this.#workers.map(
         (w) =>
