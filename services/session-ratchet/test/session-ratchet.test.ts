@@ -258,6 +258,54 @@ describe.each([
     expect(errors.filter((e) => e.to.user === "hal")).toEqual([]);
   });
 
+  it("reports a replayed ciphertext and a message with no session as typed error events", async () => {
+    const betaApp = new InterlinkClient(conns[conns.length - 1]!, beta);
+    clients.push(betaApp);
+    await register(alphaApp, "lea");
+    const reg = await register(betaApp, "max");
+    const to = { provider: beta, user: "max" as UserId };
+    const from = { user: "lea" as UserId, device: dev1 };
+    // Capture lea's real ciphertext on its way to delivery, then send it again as a replay.
+    let captured: Uint8Array | undefined;
+    let capturedType = 0;
+    const tap = conns[conns.length - 1]!.subscribe("ilk.delivery.v1.send.alpha", {
+      callback: (_e, m) => {
+        const req = codec.decode(m.data);
+        if (E.isRight(req)) {
+          const r = req.right as { to: { user: string }; messages: Array<{ type: number; body: Uint8Array }> };
+          if (r.to.user === "max") {
+            captured = r.messages[0]!.body;
+            capturedType = r.messages[0]!.type;
+          }
+        }
+      },
+    });
+    await conns[conns.length - 1]!.flush();
+    expect(E.isRight(await alphaApp.ratchet.send({ from, to, content: { t: "text", text: "original" } }))).toBe(true);
+    await waitUntil(() => inbox.some((m) => m.to.user === "max"));
+    tap.unsubscribe();
+    expect(captured).toBeDefined();
+    const resend = (id: string, type: number, body: Uint8Array) =>
+      alphaApp.delivery.send({ id, from, to, sentAt: Date.now(), messages: [{ device: dev1, registrationId: reg.registrationId, type, body }] });
+    expect(E.isRight(await resend("replay-1", capturedType, captured!))).toBe(true);
+    await waitUntil(() => errors.some((e) => e.id === "replay-1"));
+    expect(errors.find((e) => e.id === "replay-1")?.code).toBe("duplicated_message");
+
+    // A Whisper message from someone max has no session with.
+    await register(alphaApp, "ned");
+    const stranger = await alphaApp.delivery.send({
+      id: "nosession-1",
+      from: { user: "ned" as UserId, device: dev1 },
+      to,
+      sentAt: Date.now(),
+      messages: [{ device: dev1, registrationId: reg.registrationId, type: 2, body: captured! }],
+    });
+    expect(E.isRight(stranger)).toBe(true);
+    await waitUntil(() => errors.some((e) => e.id === "nosession-1"));
+    expect(errors.find((e) => e.id === "nosession-1")?.code).toMatch(/^(no_session|invalid_message)$/);
+    expect(inbox.filter((m) => m.to.user === "max")).toHaveLength(1);
+  });
+
   it("refuses bad requests with typed errors and an unknown sender with not_found", async () => {
     const bad = await alphaApp.ratchet.register({ user: "has.dot" as UserId, device: dev1 });
     expect(E.isLeft(bad) && bad.left.code).toBe(ErrorCode.BadRequest);

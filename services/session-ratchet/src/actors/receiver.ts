@@ -3,7 +3,6 @@ import type { Either } from "fp-ts/lib/Either.js";
 import type { Logger, Requester, ServiceError } from "@interlink/actor";
 import { ActorSystem, ErrorCode, serviceError } from "@interlink/actor";
 import type { InterlinkClient, QueuedMessage } from "@interlink/client";
-import { CryptoErrorCode } from "@interlink/crypto";
 import { Service, requestSubject } from "@interlink/subjects";
 import type { Schema } from "@interlink/wire";
 import { decodeContent } from "@interlink/wire";
@@ -75,8 +74,9 @@ export class Receiver {
     });
     if (E.isLeft(r)) return r;
     const failed = r.right;
-    if (failed !== undefined && failed !== CryptoErrorCode.DuplicatedMessage) {
-      // Undecryptable: the app hears of it (no content), the queue moves on.
+    if (failed !== undefined) {
+      // Undecryptable, or a replay of a message already decrypted (`duplicated_message`): the app
+      // hears of it (no content) and the queue moves on.
       await this.d.app.call(requestSubject(Service.Ratchet, "error", provider), { v: 1, to, from: m.from, id: m.id, code: failed }, anyReply);
     }
     return E.right(undefined);
