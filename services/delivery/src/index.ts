@@ -1,3 +1,10 @@
-export type { DeliveryOptions } from "./service.js";
+export type { DeliveryService, DeliveryStats } from "./service.js";
 export { startDelivery } from "./service.js";
-export { DELIVERY_STREAM } from "./queues.js";
+export type { DeliveryOptions } from "./options.js";
+export { DEFAULT_QUOTAS, deliveryOptionsFromEnv } from "./options.js";
+export type { QuotaOptions, Rates } from "./quotas.js";
+export { ACCEPT_BUCKET, DELIVERY_STREAM, QUEUED_HEADER, acceptToken, copyMsgId, deviceQueueSubject } from "./queues.js";
+export type { StoredMessage } from "./records.js";
+export { StoredMessageS } from "./records.js";
+export type { PubAck, StoredMsg } from "./fastjs.js";
+export { FastJs, StoreError } from "./fastjs.js";

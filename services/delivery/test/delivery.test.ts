@@ -1,100 +1,42 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import * as E from "fp-ts/lib/Either.js";
-import type { Either } from "fp-ts/lib/Either.js";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { connect, startSingle, useTopology } from "@interlink/testing";
-import type { RunningService, ServiceEnv, ServiceError } from "@interlink/actor";
-import { ErrorCode, Requester, silentLogger, systemClock } from "@interlink/actor";
-import type { QueuedMessage, SendRequest } from "@interlink/client";
-import { DeliveryErrorCode, InterlinkClient, MAX_DEVICE_CIPHERTEXT, NewMessageEventS, SendResponseS } from "@interlink/client";
-import { generateDevice } from "@interlink/crypto";
-import { startKeyDirectory } from "@interlink/key-directory";
-import { startReceipt } from "@interlink/receipt";
-import type { DeviceId, ProviderId, UserId } from "@interlink/subjects";
+import { startSingle, useTopology } from "@interlink/testing";
+import { ErrorCode, Requester } from "@interlink/actor";
+import type { QueuedMessage } from "@interlink/client";
+import {
+  DeliveryErrorCode,
+  InterlinkClient,
+  MAX_DEVICE_CIPHERTEXT,
+  MAX_SEND_REQUEST_BYTES,
+  NewMessageEventS,
+  SendResponseS,
+} from "@interlink/client";
 import { Service, eventSubject, requestSubject } from "@interlink/subjects";
 import { createCodec, decodeWith } from "@interlink/wire";
-import { startDelivery } from "../src/index.js";
+import type { DeliveryService } from "../src/index.js";
+import type { Hub } from "./helpers.js";
+import { alpha, beta, dev, envelope, left, pullAll, drain, register, right, same, startHub, user } from "./helpers.js";
 
-const alpha = "alpha" as ProviderId;
-const beta = "beta" as ProviderId;
 const codec = createCodec();
-const user = (name: string) => `${name}_${randomBytes(4).toString("hex")}` as UserId;
-const dev = (n: number) => n as DeviceId;
-let nextId = 0;
-const msgId = () => `m${++nextId}_${randomBytes(4).toString("hex")}`;
-
-const right = <T>(r: Either<ServiceError, T>): T => {
-  if (E.isLeft(r)) throw new Error(`expected success, got ${r.left.code}: ${r.left.message}`);
-  return r.right;
-};
-const left = <T>(r: Either<ServiceError, T>): ServiceError => {
-  if (E.isRight(r)) throw new Error(`expected an error, got ${JSON.stringify(r.right)}`);
-  return r.left;
-};
-const same = (x: Uint8Array, y: Uint8Array) => Buffer.from(x).equals(Buffer.from(y));
 
 describe("delivery", () => {
-  const topo = useTopology(() => startSingle());
-  const conns: NatsConnection[] = [];
-  const services: RunningService[] = [];
-  const secret = randomBytes(32);
-  let delivery: RunningService;
+  // A raised max_payload, so a request over delivery's own size limit reaches it.
+  const topo = useTopology(() => startSingle({ maxPayload: 8 * 1024 * 1024 }));
+  let hub: Hub;
+  let delivery: DeliveryService;
   let a: InterlinkClient;
   let b: InterlinkClient;
-  let tap: NatsConnection;
-
-  const conn = async () => {
-    const nc = await connect(topo().url);
-    conns.push(nc);
-    return nc;
-  };
-
-  /** Registers `devices` of a user through key-directory; returns device → registrationId. */
-  const register = async (c: InterlinkClient, u: UserId, devices: number[]) => {
-    const regs = new Map<number, number>();
-    for (const d of devices) {
-      const keys = generateDevice({ preKeys: 1, kyberPreKeys: 0, now: Date.now() }).upload;
-      right(await c.keys.upload({ user: u, device: dev(d), ...keys }));
-      regs.set(d, keys.registrationId);
-    }
-    return regs;
-  };
-
-  const envelope = (
-    from: UserId,
-    to: { provider: ProviderId; user: UserId },
-    regs: Map<number, number>,
-    body: (device: number) => Uint8Array = () => randomBytes(64),
-    id = msgId(),
-  ): Omit<SendRequest, "v"> => ({
-    id,
-    from: { user: from, device: dev(1) },
-    to,
-    sentAt: Date.now(),
-    messages: [...regs].map(([device, registrationId]) => ({ device: dev(device), registrationId, type: 2, body: body(device) })),
-  });
-
-  const pullAll = async (c: InterlinkClient, u: UserId, device: number): Promise<QueuedMessage[]> =>
-    right(await c.delivery.pull({ user: u, device: dev(device), max: 256 })).messages;
+  let tap: Hub["tap"];
 
   beforeAll(async () => {
-    const env = async (): Promise<ServiceEnv> => ({ nc: await conn(), log: silentLogger, clock: systemClock, secret, replicas: 1 });
-    services.push(await startKeyDirectory(await env()));
-    services.push(await startReceipt(await env(), { batchWindowMs: 5 }));
-    delivery = await startDelivery(await env());
-    services.push(delivery);
-    for (const nc of conns) await nc.flush();
-    a = new InterlinkClient(await conn(), alpha);
-    b = new InterlinkClient(await conn(), beta);
-    tap = await conn();
+    // A long device-list cache: only key-directory's change events can make it notice a change.
+    hub = await startHub(() => topo().url, { deviceCacheTtlMs: 600_000 });
+    ({ a, b, tap, delivery } = hub);
   });
 
   afterAll(async () => {
-    a.close();
-    b.close();
-    for (const s of services.reverse()) await s.stop();
-    for (const c of conns) await c.close();
+    await hub.stop();
   });
 
   it("sends, pulls in FIFO order page by page, and acks per device", async () => {
@@ -114,7 +56,7 @@ describe("delivery", () => {
     for (let i = 0; i < 5; i++) {
       const bodies = new Map([1, 2].map((d) => [d, randomBytes(40 + i)] as const));
       const env = envelope(alice, { provider: beta, user: bob }, regs, (d) => bodies.get(d)!);
-      expect(right(await a.delivery.send(env))).toEqual({ stored: 2, duplicate: false });
+      expect(right(await a.delivery.send(env))).toMatchObject({ stored: 2, duplicate: false });
       sent.push({ id: env.id, bodies });
     }
 
@@ -150,6 +92,39 @@ describe("delivery", () => {
     sub.unsubscribe();
     expect(news).toHaveLength(10);
     expect(news.filter((n) => (n as { device: number }).device === 1)).toHaveLength(5);
+  });
+
+  it("acks exactly the acknowledged messages: out of order, in part, twice, and never one that arrived after the pull", async () => {
+    const alice = user("alice");
+    const bob = user("bob");
+    const regs = await register(b, bob, [1]);
+    const to = { provider: beta, user: bob };
+    const send = async () => {
+      const env = envelope(alice, to, regs);
+      right(await a.delivery.send(env));
+      return env.id;
+    };
+    const ack = async (seqs: number[]) => right(await b.delivery.ack({ user: bob, device: dev(1), seqs })).acked;
+    const ids = [await send(), await send(), await send(), await send()];
+
+    let q = await pullAll(b, bob, 1);
+    expect(q.map((m) => m.id)).toEqual(ids);
+    expect(await ack([q[1]!.seq])).toBe(1);
+    q = await pullAll(b, bob, 1);
+    expect(q.map((m) => m.id)).toEqual([ids[0], ids[2], ids[3]]);
+    expect(await ack([q[1]!.seq, q[0]!.seq])).toBe(2);
+    q = await pullAll(b, bob, 1);
+    expect(q.map((m) => m.id)).toEqual([ids[3]]);
+    expect(await ack([q[0]!.seq, q[0]!.seq])).toBe(1);
+    expect(await ack([q[0]!.seq])).toBe(0);
+
+    // A message queued between a pull and its ack survives the ack.
+    const five = await send();
+    q = await pullAll(b, bob, 1);
+    expect(q.map((m) => m.id)).toEqual([five]);
+    const six = await send();
+    expect(await ack(q.map((m) => m.seq))).toBe(1);
+    expect((await pullAll(b, bob, 1)).map((m) => m.id)).toEqual([six]);
   });
 
   it("answers mismatched_devices for a missing or an extra device, stale_devices for a re-registered one, and stores nothing", async () => {
@@ -204,23 +179,57 @@ describe("delivery", () => {
     expect(await pullAll(a, alice, 1)).toEqual([]);
   });
 
-  it("stores a message sent twice with the same id once and says so", async () => {
+  it("accepts a message id once: the same send again gets the first answer, other content under that id is refused", async () => {
     const alice = user("alice");
     const bob = user("bob");
     const regs = await register(b, bob, [1, 2]);
     const env = envelope(alice, { provider: beta, user: bob }, regs);
-    expect(right(await a.delivery.send(env))).toEqual({ stored: 2, duplicate: false });
-    const again = right(await a.delivery.send({ ...env, messages: env.messages.map((m) => ({ ...m, body: randomBytes(10) })) }));
-    expect(again.duplicate).toBe(true);
+    const first = right(await a.delivery.send(env));
+    expect(first).toMatchObject({ stored: 2, duplicate: false });
+    expect(first.acceptedAt).toBeGreaterThan(0);
+    const again = right(await a.delivery.send(env));
+    expect(again).toEqual({ ...first, duplicate: true });
+
+    // Same id, other ciphertexts (or another recipient): a typed error naming when the id was accepted.
+    const other = left(await a.delivery.send({ ...env, messages: env.messages.map((m) => ({ ...m, body: randomBytes(10) })) }));
+    expect(other.code).toBe(DeliveryErrorCode.MessageIdReused);
+    expect(other.retryable).toBe(false);
+    expect(other.details).toEqual({ acceptedAt: first.acceptedAt });
     for (const d of [1, 2]) {
       const q = await pullAll(b, bob, d);
       expect(q).toHaveLength(1);
       expect(same(q[0]!.body, env.messages.find((m) => m.device === d)!.body)).toBe(true);
     }
+    // After delivery, a late retry is still answered, not stored again.
+    for (const d of [1, 2]) await drain(b, bob, d);
+    expect(right(await a.delivery.send(env))).toEqual({ ...first, duplicate: true });
+    expect(await pullAll(b, bob, 1)).toEqual([]);
+
     // The same id from another sender is another message.
     const carol = user("carol");
     expect(right(await a.delivery.send({ ...env, from: { user: carol, device: dev(1) } })).duplicate).toBe(false);
-    expect(await pullAll(b, bob, 1)).toHaveLength(2);
+    expect(await pullAll(b, bob, 1)).toHaveLength(1);
+  });
+
+  it("uses its cached device list until key-directory announces a change", async () => {
+    const alice = user("alice");
+    const bob = user("bob");
+    const regs = await register(b, bob, [1]);
+    const to = { provider: beta, user: bob };
+    const before = delivery.deliveryStats().deviceCache;
+    right(await a.delivery.send(envelope(alice, to, regs)));
+    right(await a.delivery.send(envelope(alice, to, regs)));
+    const after = delivery.deliveryStats().deviceCache;
+    expect(after.fetches - before.fetches).toBe(1);
+    expect(after.hits - before.hits).toBeGreaterThanOrEqual(1);
+
+    // A new device: the cache (10 minutes here) would still accept a send without it, the event drops it.
+    const regs2 = await register(b, bob, [2]);
+    const missing = left(await a.delivery.send(envelope(alice, to, regs)));
+    expect(missing.code).toBe(DeliveryErrorCode.MismatchedDevices);
+    expect(missing.details).toEqual({ missing: [2], extra: [] });
+    right(await a.delivery.send(envelope(alice, to, new Map([...regs, ...regs2]))));
+    expect(await pullAll(b, bob, 2)).toHaveLength(1);
   });
 
   it("keeps every provider to its own users' queues", async () => {
@@ -244,13 +253,19 @@ describe("delivery", () => {
     expect(mine[0]!.from.provider).toBe(alpha);
   });
 
-  it("refuses a ciphertext over 256 KiB and garbage with bad_request, and keeps serving", async () => {
+  it("refuses a ciphertext over 256 KiB, a request over the size limit and garbage, and keeps serving", async () => {
     const alice = user("alice");
     const bob = user("bob");
     const regs = await register(b, bob, [1]);
     const to = { provider: beta, user: bob };
     const big = left(await a.delivery.send(envelope(alice, to, regs, () => randomBytes(MAX_DEVICE_CIPHERTEXT + 1))));
-    expect(big.code).toBe(ErrorCode.BadRequest);
+    expect(big.code).toBe(ErrorCode.TooLarge);
+    // Four devices of 256 KiB each are over the 1 MiB request limit, refused before decoding.
+    const four = await register(b, user("dave"), [1, 2, 3, 4]);
+    const huge = envelope(alice, to, four, () => randomBytes(MAX_DEVICE_CIPHERTEXT));
+    expect(codec.encode({ v: 1, ...huge }).length).toBeGreaterThan(MAX_SEND_REQUEST_BYTES);
+    const tooBig = left(await a.delivery.send(huge));
+    expect(tooBig.code).toBe(ErrorCode.TooLarge);
 
     const raw = new Requester(tap, { timeoutMs: 5000 });
     try {
@@ -276,6 +291,23 @@ describe("delivery", () => {
     expect(q).toHaveLength(1);
     expect(same(q[0]!.body, env.messages[0]!.body)).toBe(true);
     expect(delivery.stats().rejected).toBeGreaterThanOrEqual(5);
+  });
+
+  it("keeps a pull reply within one NATS message and says there is more", async () => {
+    const alice = user("alice");
+    const bob = user("bob");
+    const regs = await register(b, bob, [1]);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const env = envelope(alice, { provider: beta, user: bob }, regs, () => randomBytes(MAX_DEVICE_CIPHERTEXT));
+      right(await a.delivery.send(env));
+      ids.push(env.id);
+    }
+    const page = right(await b.delivery.pull({ user: bob, device: dev(1), max: 256 }));
+    expect(page.messages.length).toBeGreaterThan(0);
+    expect(page.messages.length).toBeLessThan(5);
+    expect(page.more).toBe(true);
+    expect((await drain(b, bob, 1)).map((m) => m.id)).toEqual(ids);
   });
 
   it("records a delivered receipt for the sender when the recipient's device acks", async () => {
