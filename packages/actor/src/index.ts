@@ -27,3 +27,7 @@ export type { Step, Versioned } from "./kv-state.js";
 export { CasStore } from "./kv-state.js";
 export { onShutdown } from "./shutdown.js";
 export type { RunningService, ServiceEnv } from "./service-env.js";
+export type { PubAck, StoredMsg } from "./fastjs.js";
+export { FastJs, JsErr, StoreError } from "./fastjs.js";
+export type { KvEntry } from "./fast-kv.js";
+export { FastKv } from "./fast-kv.js";

@@ -224,6 +224,7 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
         await receiver.close();
         await engine.close();
         app.close();
+        store.close();
       })()),
   };
 };

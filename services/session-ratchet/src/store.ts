@@ -4,7 +4,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import * as E from "fp-ts/lib/Either.js";
 import type { Either } from "fp-ts/lib/Either.js";
 import type { ServiceError } from "@interlink/actor";
-import { ErrorCode, serviceError } from "@interlink/actor";
+import { ErrorCode, FastJs, FastKv, serviceError } from "@interlink/actor";
 import type { DeviceAddress, LocalDevice } from "@interlink/client";
 import type { PreKeySource } from "@interlink/crypto";
 import type { ProviderId } from "@interlink/subjects";
@@ -33,8 +33,13 @@ export class RatchetStore {
   }
 
   static async open(nc: NatsConnection, provider: ProviderId, secret: Uint8Array, atRestKey: Uint8Array, replicas: number): Promise<RatchetStore> {
-    const kv = await new Kvm(nc).create(ratchetBucket(provider), { replicas, history: 1 });
-    return new RatchetStore(new SealedKv(kv, atRestKey), secret);
+    const bucket = ratchetBucket(provider);
+    const kv = await new Kvm(nc).create(bucket, { replicas, history: 1, allow_direct: true });
+    return new RatchetStore(new SealedKv(kv, new FastKv(new FastJs(nc), bucket), atRestKey), secret);
+  }
+
+  close(): void {
+    this.#kv.close();
   }
 
   #dev(d: LocalDevice): string {

@@ -57,6 +57,7 @@ const run = async () => {
         void (async () => {
           await engine.close();
           client.close();
+          store.close();
           await nc.drain().catch(() => undefined);
           port.close();
         })();
