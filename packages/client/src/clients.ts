@@ -55,6 +55,8 @@ export class InterlinkClient {
     chunk: (b: Body<M.UploadChunk>) => this.#call(Svc.Media, "chunk", b, M.UploadChunkResponseS, { timeoutMs: 15_000 }),
     commit: (uploadId: string) => this.#call(Svc.Media, "commit", { uploadId }, M.CommitUploadResponseS, { timeoutMs: 30_000 }),
     download: (b: Body<M.Download>) => this.#call(Svc.Media, "download", b, M.DownloadResponseS, { timeoutMs: 15_000 }),
+    /** Deletes a committed blob; only the uploading provider, with the commit's delete token. */
+    delete: (b: Body<M.DeleteMedia>) => this.#call(Svc.Media, "delete", b, M.DeleteMediaResponseS),
   };
 
   readonly receipt = {

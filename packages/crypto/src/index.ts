@@ -16,5 +16,16 @@ export {
 export type { Ciphertext, PreKeySource, SessionScope } from "./session.js";
 export { MessageType, decrypt, encrypt, hasSession, newScope, protocolAddress, startSession } from "./session.js";
 export type { EncryptedAttachment } from "./attachment.js";
-export { ATTACHMENT_KEY_BYTES, decryptAttachment, encryptAttachment } from "./attachment.js";
+export {
+  ATTACHMENT_IV_BYTES,
+  ATTACHMENT_KEY_BYTES,
+  ATTACHMENT_MAC_BYTES,
+  ATTACHMENT_MIN_CIPHERTEXT,
+  AttachmentDecryptor,
+  AttachmentEncryptor,
+  attachmentCiphertextLength,
+  attachmentMaxPlaintextLength,
+  decryptAttachment,
+  encryptAttachment,
+} from "./attachment.js";
 export { safetyNumber } from "./safety.js";

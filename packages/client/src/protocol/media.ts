@@ -28,8 +28,18 @@ export type UploadChunk = Infer<typeof UploadChunkS>;
 export const UploadChunkResponseS = s.object({ received: s.int({ min: 0 }) });
 
 export const CommitUploadS = record("media.commit", 1, { uploadId: Id });
-export const CommitUploadResponseS = s.object({ mediaId: Id, cap: Cap, size: s.int({ min: 1 }) });
+/**
+ * `cap` goes into the end-to-end-encrypted pointer (whoever holds it may download);
+ * `deleteToken` stays with the uploader (with it, and only from the uploading provider, the blob
+ * can be deleted before it expires). The store keeps only the SHA-256 of each.
+ */
+export const CommitUploadResponseS = s.object({ mediaId: Id, cap: Cap, size: s.int({ min: 1 }), deleteToken: Cap });
 export type CommitUploadResponse = Infer<typeof CommitUploadResponseS>;
+
+export const DeleteMediaS = record("media.delete", 1, { mediaId: Id, token: Cap });
+export type DeleteMedia = Infer<typeof DeleteMediaS>;
+export const DeleteMediaResponseS = s.object({ deleted: s.bool() });
+export type DeleteMediaResponse = Infer<typeof DeleteMediaResponseS>;
 
 export const DownloadS = record("media.download", 1, {
   mediaId: Id,
@@ -41,6 +51,16 @@ export type Download = Infer<typeof DownloadS>;
 export const DownloadResponseS = s.object({ data: s.bytes({ max: MEDIA_CHUNK_BYTES }), size: s.int({ min: 0 }), eof: s.bool() });
 export type DownloadResponse = Infer<typeof DownloadResponseS>;
 
+/**
+ * Typed errors of media-store (besides the common ones: `bad_request` for malformed input or an
+ * offset past the end, `unavailable` when JetStream is down, `overloaded`).
+ * - `unknown_media`: no such media id, wrong capability or delete token, deleted, or expired (alike, so ids cannot be probed)
+ * - `unknown_upload`: no such upload in progress for this provider (never begun, committed, aborted or past its upload TTL)
+ * - `digest_mismatch`: the uploaded bytes do not hash to the declared digest; the upload is discarded
+ * - `size_mismatch`: a chunk does not fit the declared size, or commit before every byte arrived (`details.received`)
+ * - `out_of_order`: a chunk ahead of the next expected one (`details.expected`)
+ * - `too_large`: the declared size is over the limit for its kind (`details.limit`)
+ */
 export const MediaErrorCode = {
   UnknownMedia: "unknown_media",
   UnknownUpload: "unknown_upload",
