@@ -22,6 +22,10 @@ export interface Config {
   /** Port of the /metrics, /healthz, /readyz endpoint (undefined: off). */
   readonly metricsPort: number | undefined;
   readonly metricsHost: string;
+  /** Seed file of the NATS user nkey to connect with (a hub service: the HUB user). */
+  readonly nkeyFile: string | undefined;
+  /** Leafnode port of the embedded hub (providers' servers connect there). */
+  readonly leafPort: number | undefined;
 }
 
 export type Flags = Readonly<Record<string, string | boolean | undefined>>;
@@ -62,6 +66,14 @@ export const loadConfig = (flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       return v === undefined ? undefined : int("--metrics-port / INTERLINK_METRICS_PORT", v, 0, 0, 65535);
     })(),
     metricsHost: env["INTERLINK_METRICS_HOST"] ?? "127.0.0.1",
+    nkeyFile: (() => {
+      const v = str(flags["nkey"]) ?? env["INTERLINK_NATS_NKEY"];
+      return v === undefined || v === "" ? undefined : resolve(v);
+    })(),
+    leafPort: (() => {
+      const v = str(flags["leaf-port"]) ?? env["INTERLINK_LEAF_PORT"];
+      return v === undefined ? undefined : int("--leaf-port / INTERLINK_LEAF_PORT", v, 7422, 0, 65535);
+    })(),
     ratchetWorkers: int("--workers / INTERLINK_RATCHET_WORKERS", str(flags["workers"]) ?? env["INTERLINK_RATCHET_WORKERS"], availableParallelism(), 0, 256),
   };
 };

@@ -1,5 +1,11 @@
 export { main, USAGE } from "./main.js";
-export type { DemoMessage, DemoOptions, DemoResult } from "./demo-scenario.js";
-export { runDemo } from "./demo-scenario.js";
+export type { DemoKind, DemoMessage, DemoOptions, DemoResult } from "./demo-scenario.js";
+export { DEMO_KINDS, runDemo } from "./demo-scenario.js";
 export type { Keys, ServiceName, Stack } from "./stack.js";
-export { startStack, waitReady, startService } from "./stack.js";
+export { startHubServices, startStack, waitAnswers, waitReady, startService } from "./stack.js";
+export type { Edge, Topology, TopologyOptions } from "./topology.js";
+export { startTopology } from "./topology.js";
+export type { AccountsTarget, EnrollOptions } from "./enrollment.js";
+export { Enrollment, EnrollmentError } from "./enrollment.js";
+export type { EmbeddedHub, HubPaths, RunInfo } from "./hub.js";
+export { hubPaths, readRunInfo, startAccountsHub, startProviderServer } from "./hub.js";

@@ -7,13 +7,14 @@ import { systemClock } from "@interlink/actor";
 import { InterlinkClient } from "@interlink/client";
 import { startDelivery } from "@interlink/delivery";
 import { startKeyDirectory } from "@interlink/key-directory";
-import { startMediaStore } from "@interlink/media-store";
+import { mediaOptionsFromEnv, startMediaStore } from "@interlink/media-store";
 import type { NatsServerHandle } from "@interlink/natsd";
 import { findNatsServer, freePort, startNatsServer } from "@interlink/natsd";
 import { startReceipt } from "@interlink/receipt";
 import { startSessionRatchet } from "@interlink/session-ratchet";
 import type { ProviderId } from "@interlink/subjects";
 import { Service } from "@interlink/subjects";
+import { nkeyFileAuthenticator } from "@interlink/providers";
 import * as E from "fp-ts/lib/Either.js";
 
 export const HUB_SERVICES = ["key-directory", "delivery", "media-store", "receipt"] as const;
@@ -46,8 +47,15 @@ const portIfFree = async (p: number): Promise<number> => {
   });
 };
 
-export const connectNats = (url: string, name: string): Promise<NatsConnection> =>
-  connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+/** A long-lived service connection; with `nkeySeedFile`, authenticated by that nkey (read at each connect). */
+export const connectNats = (url: string, name: string, nkeySeedFile?: string): Promise<NatsConnection> =>
+  connect({
+    servers: url.split(",").map((u) => u.trim()),
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    ...(nkeySeedFile !== undefined ? { authenticator: nkeyFileAuthenticator(nkeySeedFile) } : {}),
+  });
 
 export const startService = async (
   name: ServiceName,
@@ -61,7 +69,8 @@ export const startService = async (
     case "delivery":
       return startDelivery(env, { retentionMs: (opts.retentionDays ?? 30) * 24 * 3600 * 1000 });
     case "media-store":
-      return startMediaStore(env);
+      // Limits, retention and upload TTL from INTERLINK_MEDIA_* (docs/media.md).
+      return startMediaStore(env, mediaOptionsFromEnv(process.env));
     case "receipt":
       return startReceipt(env);
     case "session-ratchet": {
@@ -91,7 +100,25 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/** Every hub service plus a session-ratchet per provider, on one connection. */
+/** key-directory, delivery, media-store and receipt on one connection (the hub's account). */
+export const startHubServices = async (
+  nc: NatsConnection,
+  log: Logger,
+  keys: Keys,
+  opts: { replicas: number; retentionDays?: number },
+): Promise<RunningService[]> => {
+  const env: ServiceEnv = { nc, log, clock: systemClock, secret: keys.secret, replicas: opts.replicas };
+  const services: RunningService[] = [];
+  for (const name of HUB_SERVICES) {
+    services.push(await startService(name, { ...env, log: log.child({ service: name }) }, keys, opts));
+  }
+  return services;
+};
+
+/**
+ * Every hub service plus a session-ratchet per provider, on one connection: the single-account
+ * development mode (isolation off), for a plain nats-server.
+ */
 export const startStack = async (
   nc: NatsConnection,
   log: Logger,
@@ -99,10 +126,7 @@ export const startStack = async (
   opts: { replicas: number; providers: readonly ProviderId[]; retentionDays?: number; ratchetWorkers?: number; natsUrl?: string },
 ): Promise<Stack> => {
   const env: ServiceEnv = { nc, log, clock: systemClock, secret: keys.secret, replicas: opts.replicas };
-  const services: RunningService[] = [];
-  for (const name of HUB_SERVICES) {
-    services.push(await startService(name, { ...env, log: log.child({ service: name }) }, keys, opts));
-  }
+  const services: RunningService[] = await startHubServices(nc, log, keys, opts);
   for (const provider of opts.providers) {
     services.push(
       await startService("session-ratchet", { ...env, log: log.child({ service: "session-ratchet", provider }) }, keys, { provider }),
@@ -117,15 +141,23 @@ export const startStack = async (
 };
 
 /** Resolves once every service answers a ping (or rejects after `timeoutMs`). */
-export const waitReady = async (nc: NatsConnection, providers: readonly ProviderId[], timeoutMs = 30_000): Promise<void> => {
+export const waitReady = (nc: NatsConnection, providers: readonly ProviderId[], timeoutMs = 30_000): Promise<void> => {
   const probe = providers[0] ?? ("ops" as ProviderId);
-  const checks: Array<[ProviderId, Service]> = [
-    [probe, Service.Keys],
-    [probe, Service.Delivery],
-    [probe, Service.Media],
-    [probe, Service.Receipt],
-    ...providers.map((p): [ProviderId, Service] => [p, Service.Ratchet]),
-  ];
+  return waitAnswers(
+    nc,
+    [
+      [probe, Service.Keys],
+      [probe, Service.Delivery],
+      [probe, Service.Media],
+      [probe, Service.Receipt],
+      ...providers.map((p): [ProviderId, Service] => [p, Service.Ratchet]),
+    ],
+    timeoutMs,
+  );
+};
+
+/** Resolves once each (provider, service) answers a ping on `nc`. */
+export const waitAnswers = async (nc: NatsConnection, checks: ReadonlyArray<readonly [ProviderId, Service]>, timeoutMs = 30_000): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
   const clients = new Map<ProviderId, InterlinkClient>();
   try {

@@ -54,7 +54,7 @@ describe("walking skeleton: one text and one image end to end, nothing secret on
     }
     const alpha = await conn(t.leaves["alpha"]!.url);
     const beta = await conn(t.leaves["beta"]!.url);
-    result = await runDemo({ alpha, beta, text, timeoutMs: 15_000 });
+    result = await runDemo({ alpha, beta, text, timeoutMs: 15_000, kinds: ["text", "image"] });
   });
 
   afterAll(async () => {

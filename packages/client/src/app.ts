@@ -10,7 +10,7 @@ import type { AttachmentMeta } from "./attachments.js";
 import { downloadAttachment, uploadAttachment } from "./attachments.js";
 import { InterlinkClient } from "./clients.js";
 import type { LocalDevice, UserAddress } from "./protocol/common.js";
-import type { IdentityChange, InboundError, InboundMessage, InboundReceipts, SendContentResponse } from "./protocol/ratchet.js";
+import type { IdentityChange, InboundError, InboundMessage, InboundReceipts, MessageStatusResponse, SendContentResponse } from "./protocol/ratchet.js";
 import { IdentityChangeS, InboundErrorS, InboundMessageS, InboundReceiptsS } from "./protocol/ratchet.js";
 
 type Res<T> = Promise<Either<ServiceError, T>>;
@@ -74,9 +74,35 @@ export class ProviderApp {
     return this.send(from, to, { t: "delete", target });
   }
 
-  /** Read (or played) receipts are end-to-end-encrypted content sent back to the original sender. */
+  /**
+   * Read (or played) receipts are end-to-end-encrypted content sent back to the original sender
+   * (the hub never learns them). With read receipts off for `from.user` the ratchet sends nothing
+   * and answers `devices: 0`.
+   */
   markRead(from: LocalDevice, sender: UserAddress, ids: readonly string[], status: "read" | "played" = "read"): Res<SendContentResponse> {
     return this.send(from, sender, { t: "receipt", status, targets: [...ids] });
+  }
+
+  /** A voice message or video was played: a "played" receipt, end to end (not affected by the read-receipt setting). */
+  markPlayed(from: LocalDevice, sender: UserAddress, ids: readonly string[]): Res<SendContentResponse> {
+    return this.markRead(from, sender, ids, "played");
+  }
+
+  /**
+   * Read receipts on or off for one of this provider's users. Off: `markRead` sends nothing and
+   * contacts' read receipts are not shown (neither in `onReceipts` nor in `receiptStatus`).
+   */
+  setReadReceipts(user: UserId, on: boolean): Res<boolean> {
+    return this.client.ratchet.settings({ user, readReceipts: on }).then(E.map((r) => r.readReceipts));
+  }
+
+  readReceipts(user: UserId): Res<boolean> {
+    return this.client.ratchet.settings({ user }).then(E.map((r) => r.readReceipts));
+  }
+
+  /** Per recipient device: delivered (from the hub), read and played (end to end) for a message `user` sent. */
+  receiptStatus(user: UserId, id: string): Res<MessageStatusResponse> {
+    return this.client.ratchet.status({ user, id });
   }
 
   download(p: AttachmentPointer): Res<Uint8Array> {
@@ -119,16 +145,18 @@ export class ProviderApp {
     );
   }
 
-  /** Delivered receipts (from the hub) for messages this provider's users sent. */
-  onReceipts(handler: (r: InboundReceipts) => void): void {
-    this.#subs.push(
-      this.#nc.subscribe(requestSubject(Service.Ratchet, "receipts", this.provider), {
-        callback: (_e, msg) => {
-          const r = decodeWith(this.#codec, InboundReceiptsS, msg.data);
-          if (E.isRight(r)) handler(r.right);
-        },
-      }),
-    );
+  /**
+   * Receipts for messages this provider's users sent: delivered (from the hub) and read/played
+   * (end to end, already checked by the ratchet). They are queued like messages: the ratchet
+   * keeps them until the handler resolves, and a handler that throws makes them come again.
+   * An app must serve this (the receipts sit in the sender's device queues between its
+   * messages, and a queue does not move past what the app has not taken).
+   */
+  onReceipts(handler: (r: InboundReceipts) => void | Promise<void>): void {
+    this.#serve(requestSubject(Service.Ratchet, "receipts", this.provider), (bytes) => {
+      const r = decodeWith(this.#codec, InboundReceiptsS, bytes);
+      return E.isLeft(r) ? Promise.reject(new Error("undecodable receipts")) : Promise.resolve().then(() => handler(r.right));
+    });
   }
 
   #serve(subject: string, handle: (bytes: Uint8Array) => Promise<void>): void {

@@ -45,8 +45,12 @@ export class InterlinkClient {
   };
 
   readonly delivery = {
-    send: (b: Body<D.SendRequest>) => this.#call(Svc.Delivery, "send", b, D.SendResponseS),
-    pull: (b: Body<D.PullRequest>) => this.#call(Svc.Delivery, "pull", b, D.PullResponseS),
+    /** Names the envelope's end-to-end protocol; the SDK's own (the session-ratchet's) unless given. */
+    send: (b: Body<D.SendRequest>) => this.#call(Svc.Delivery, "send", { protocol: D.SIGNAL_PQXDH_V1, ...b }, D.SendResponseS),
+    /** Signal messages only (hub receipt messages are left queued for a puller that takes them). */
+    pull: (b: Omit<Body<D.PullRequest>, "receipts">) => this.#call(Svc.Delivery, "pull", b, D.PullResponseS),
+    /** Signal messages and the hub's receipt messages, in queue order (what session-ratchet uses). */
+    pullAll: (b: Omit<Body<D.PullRequest>, "receipts">) => this.#call(Svc.Delivery, "pull", { ...b, receipts: true }, D.PullAllResponseS),
     ack: (b: Body<D.AckRequest>) => this.#call(Svc.Delivery, "ack", b, D.AckResponseS),
   };
 
@@ -68,6 +72,10 @@ export class InterlinkClient {
     register: (b: Body<X.RegisterRequest>) => this.#call(Svc.Ratchet, "register", b, X.RegisterResponseS, { timeoutMs: 30_000 }),
     send: (b: Body<X.SendContent>) => this.#call(Svc.Ratchet, "send", b, X.SendContentResponseS, { timeoutMs: 15_000 }),
     safetyNumber: (b: Body<X.SafetyNumberRequest>) => this.#call(Svc.Ratchet, "safety", b, X.SafetyNumberResponseS),
+    /** Read-receipt setting of one of the provider's users (without `readReceipts`: just read it). */
+    settings: (b: Body<X.ReceiptSettings>) => this.#call(Svc.Ratchet, "settings", b, X.ReceiptSettingsResponseS),
+    /** Delivered, read and played per recipient device of one message a user sent. */
+    status: (b: Body<X.MessageStatusRequest>) => this.#call(Svc.Ratchet, "status", b, X.MessageStatusResponseS),
   };
 
   ping(service: Service, opts?: CallOptions): Res<unknown> {

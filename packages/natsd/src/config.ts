@@ -106,5 +106,10 @@ export function renderConfig(config: NatsServerConfig): string {
   }
   if (config.accounts !== undefined && config.accounts.trim() !== "") out.push("", ...accountsBlock(config.accounts));
   if (config.extra !== undefined && config.extra.trim() !== "") out.push("", config.extra.trimEnd());
+  for (const file of config.includes ?? []) {
+    // nats-server joins an include path to the including file's directory, absolute or not.
+    if (file.startsWith("/")) throw new RangeError("includes must be relative to the config file's directory");
+    out.push(`include ${quote(file)}`);
+  }
   return out.join("\n") + "\n";
 }

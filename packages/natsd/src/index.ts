@@ -1,6 +1,6 @@
 export { findNatsServer, natsServerVersion } from "./find.js";
 export { freePort } from "./port.js";
-export { renderConfig } from "./config.js";
+export { quote, renderConfig } from "./config.js";
 export { resolvePorts } from "./ports.js";
 export { startNatsServer } from "./server.js";
 export { NatsdError, NatsServerNotFound, isNatsdError } from "./errors.js";

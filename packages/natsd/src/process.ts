@@ -13,6 +13,8 @@ import type { NatsServerConfig, NatsServerHandle } from "./types.js";
  */
 const READY_LINE = "Server is ready";
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+const RELOADED_LINE = "Reloaded server configuration";
+const RELOAD_FAILED_LINE = "Failed to reload server configuration";
 
 export interface ProcessSettings {
   readonly binary: string;
@@ -172,6 +174,33 @@ export class NatsServerProcess implements NatsServerHandle {
 
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
     if (this.alive) this.child?.kill(signal);
+  }
+
+  /**
+   * Sends SIGHUP and resolves once the server reports the reload; rejects with its reason when
+   * it refuses the new config (the old one stays in force). Connections stay up.
+   */
+  async reload(timeoutMs = 10_000): Promise<void> {
+    const child = this.child;
+    if (!this.alive || child === undefined) throw new NatsdError({ code: "start_failed", message: "server is not running" });
+    let outcome: string | undefined;
+    const unsubscribe = this.buffer.onLine((line) => {
+      if (outcome !== undefined) return;
+      if (line.includes(RELOADED_LINE)) outcome = "";
+      else if (line.includes(RELOAD_FAILED_LINE)) outcome = line.slice(line.indexOf(RELOAD_FAILED_LINE));
+    });
+    try {
+      child.kill("SIGHUP");
+      const deadline = Date.now() + timeoutMs;
+      while (outcome === undefined) {
+        if (!this.alive) throw new NatsdError({ code: "start_failed", message: "nats-server exited during a reload" });
+        if (Date.now() > deadline) throw new NatsdError({ code: "timeout", message: `nats-server did not report a reload within ${timeoutMs} ms` });
+        await sleep(20);
+      }
+      if (outcome !== "") throw new NatsdError({ code: "start_failed", message: outcome });
+    } finally {
+      unsubscribe();
+    }
   }
 
   async restart(): Promise<void> {

@@ -57,6 +57,12 @@ export interface NatsServerConfig {
   readonly maxPayload?: number;
   /** The body of an `accounts { }` block (or a whole `accounts` block), written verbatim. */
   readonly accounts?: string;
+  /**
+   * Files pulled in with `include` (after everything else), such as a generated accounts file
+   * kept with mode 0600. Relative paths are relative to the config file's directory, which is
+   * how nats-server resolves them.
+   */
+  readonly includes?: readonly string[];
   /** Written verbatim at the end of the file. */
   readonly extra?: string;
   readonly debug?: boolean;
@@ -100,6 +106,11 @@ export interface NatsServerHandle {
   logs(): string;
   /** SIGTERM, then SIGKILL after `timeoutMs`; resolves once the process has exited. Files are kept. */
   stop(timeoutMs?: number): Promise<void>;
+  /**
+   * Re-reads the config file (SIGHUP) without dropping connections; resolves once the server
+   * logged the reload, rejects with the server's reason if it refused the new file.
+   */
+  reload(timeoutMs?: number): Promise<void>;
   /** Sends a signal without waiting, for fault tests. */
   kill(signal?: NodeJS.Signals): void;
   /** Stops the process if it runs, then starts it again with the same config, ports and store. */

@@ -103,4 +103,10 @@ describe("renderConfig", () => {
     expect(resolved.cluster?.port).toBeGreaterThan(0);
     expect(() => renderConfig(resolved)).not.toThrow();
   });
+
+  it("includes files by relative path, last, and refuses absolute ones", () => {
+    const text = renderConfig({ port: 4222, includes: ["accounts.conf", "sub/leaf.conf"], extra: "debug: false" });
+    expect(text.trimEnd().split("\n").slice(-2)).toEqual(['include "accounts.conf"', 'include "sub/leaf.conf"']);
+    expect(() => renderConfig({ includes: ["/etc/x.conf"] })).toThrow(/relative/);
+  });
 });

@@ -1,4 +1,6 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer, type Server } from "node:net";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
@@ -90,6 +92,31 @@ describe("startNatsServer", () => {
       await expect(startNatsServer({ port })).rejects.toThrow(/address already in use/);
     } finally {
       blocker.close();
+    }
+  });
+
+  it("reload() applies a changed included file without dropping clients, and reports a refusal", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "natsd-reload-"));
+    const users = join(dir, "users.conf");
+    writeFileSync(users, 'authorization { users: [ { user: "a", password: "pa" } ] }\n');
+    const s = await startNatsServer({ workDir: dir, includes: ["users.conf"] });
+    try {
+      const a = await connect({ servers: s.url, user: "a", pass: "pa", reconnect: false });
+      await expect(connect({ servers: s.url, user: "b", pass: "pb", reconnect: false })).rejects.toThrow();
+      writeFileSync(users, 'authorization { users: [ { user: "a", password: "pa" }, { user: "b", password: "pb" } ] }\n');
+      const pid = s.pid;
+      await s.reload();
+      expect(s.pid).toBe(pid);
+      const b = await connect({ servers: s.url, user: "b", pass: "pb", reconnect: false });
+      expect(a.isClosed()).toBe(false);
+      await a.flush();
+      writeFileSync(users, "no_such_option: 1\n");
+      await expect(s.reload()).rejects.toThrow(/no_such_option/);
+      await b.flush();
+      await Promise.all([a.close(), b.close()]);
+    } finally {
+      await s.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

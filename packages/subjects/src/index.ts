@@ -1,8 +1,11 @@
 export { Service, SubjectErrorCode } from "./types.js";
 export type { DeviceId, ParsedSubject, ProviderId, SubjectError, UserId } from "./types.js";
+export type { ProviderSubjects } from "./subjects.js";
 export { isSubjectError } from "./errors.js";
 export { parseDeviceId, parseEventName, parseOp, parseProviderId, parseUserId } from "./tokens.js";
+export { HUB_PROVIDER, RESERVED_PROVIDER_IDS, isReservedProviderId } from "./tokens.js";
 export {
+  EDGE_WILDCARD,
   MEDIA_STAGING_WILDCARD,
   QUEUE_WILDCARD,
   eventSubject,
@@ -11,6 +14,7 @@ export {
   mediaStagingSubject,
   parseSubject,
   providerOfSubject,
+  providerSubjects,
   queueSubject,
   requestSubject,
   requestWildcard,

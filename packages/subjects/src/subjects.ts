@@ -121,3 +121,40 @@ export const inboxPrefix = (provider?: ProviderId): string => {
   assertProvider(provider);
   return `${INBOX_ROOT}.${provider}`;
 };
+
+/**
+ * What one provider may reach on the hub, as subject patterns for NATS account exports/imports
+ * and user permissions (the provider token is pinned last, so no pattern matches another
+ * provider). `ilk.receipt.v1.acked.*` and every other subject stay inside the hub's account.
+ */
+export interface ProviderSubjects {
+  /** Request subjects the hub serves to this provider: `ilk.keys.v1.*.<p>`, … */
+  readonly requests: readonly string[];
+  /** Events the hub sends to this provider: `ilk.evt.*.v1.*.<p>`. */
+  readonly events: string;
+  /** The provider's own edge service (session-ratchet ↔ app), never exported to the hub. */
+  readonly edge: string;
+  /** The provider's shared reply inboxes (see `inboxPrefix`). */
+  readonly inbox: string;
+}
+
+/** Services a provider calls on the hub; `receipt` only for its `status` query. */
+const PROVIDER_FACING: ReadonlyArray<readonly [Service, string]> = [
+  [Service.Keys, "*"],
+  [Service.Delivery, "*"],
+  [Service.Media, "*"],
+  [Service.Receipt, "status"],
+];
+
+export const providerSubjects = (provider: ProviderId): ProviderSubjects => {
+  assertProvider(provider);
+  return {
+    requests: PROVIDER_FACING.map(([svc, op]) => `${ROOT}.${svc}.${VERSION}.${op}.${provider}`),
+    events: `${ROOT}.${EVENT_FAMILY}.*.${VERSION}.*.${provider}`,
+    edge: `${ROOT}.${Service.Ratchet}.${VERSION}.*.${provider}`,
+    inbox: `${INBOX_ROOT}.${provider}.>`,
+  };
+};
+
+/** Subjects of a provider's edge service on every provider: a leafnode link denies them both ways. */
+export const EDGE_WILDCARD = `${ROOT}.${Service.Ratchet}.>`;

@@ -48,6 +48,20 @@ const parseToken = (rule: TokenRule, u: unknown): Either<SubjectError, string> =
   return rule.re.test(u) ? E.right(u) : E.left(subjectError(SubjectErrorCode.InvalidToken, whyInvalid(rule, u)));
 };
 
+/**
+ * The provider token of the hub's own services calling each other (`ilk.receipt.v1.acked.hub`,
+ * `ilk.delivery.v1.notify.hub`). It is a valid subject token, so those subjects parse like any
+ * other, but no provider may ever be enrolled under it: handlers of hub-internal operations
+ * accept a request only when its provider token is this one, and a provider's permissions pin
+ * its own id as the last token, so it cannot publish there.
+ */
+export const HUB_PROVIDER = "hub" as ProviderId;
+
+/** Provider ids that enrollment must refuse. */
+export const RESERVED_PROVIDER_IDS: ReadonlySet<string> = new Set<string>([HUB_PROVIDER]);
+
+export const isReservedProviderId = (p: string): boolean => RESERVED_PROVIDER_IDS.has(p);
+
 export const parseProviderId = (s: unknown): Either<SubjectError, ProviderId> =>
   parseToken(PROVIDER_RULE, s) as Either<SubjectError, ProviderId>;
 

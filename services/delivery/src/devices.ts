@@ -101,6 +101,16 @@ export class DeviceDirectory {
     return compare(provider, req, fresh.right);
   }
 
+  /** The user's current devices as `caller` sees them (cached like `check`'s lists). */
+  async list(caller: ProviderId, provider: ProviderId, user: string): Promise<Either<ServiceError, DeviceList>> {
+    const cached = this.#get(`${caller}/${provider}`, user);
+    if (cached !== undefined) {
+      this.#stats.hits++;
+      return E.right(cached);
+    }
+    return this.#fetch(caller, provider, user);
+  }
+
   #get(scope: string, user: string): DeviceList | undefined {
     const e = this.#cache.get(user)?.get(scope);
     if (e === undefined) return undefined;

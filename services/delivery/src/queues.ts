@@ -18,6 +18,13 @@ export const ACCEPT_STREAM = `KV_${ACCEPT_BUCKET}`;
  */
 export const QUEUED_HEADER = "Ilk-Queued";
 
+/**
+ * Header on hub receipt messages (value RECEIPTS_KIND), so a pull that does not take them and the
+ * queue-limit recount can tell them apart without decoding. Signal messages carry none.
+ */
+export const KIND_HEADER = "Ilk-Kind";
+export const RECEIPTS_KIND = "receipts";
+
 export interface QueueOptions {
   readonly replicas: number;
   /** Messages not acked within this are reported to their sender and dropped (Signal keeps 30 days). */
@@ -44,6 +51,13 @@ export const deviceQueueSubject = (secret: Uint8Array, provider: string, user: s
 /** Keyed token of a sender's message id: names its acceptance record and its copies. */
 export const acceptToken = (secret: Uint8Array, provider: string, user: string, id: string): string =>
   opaqueToken(secret, "accept", provider, user, id);
+
+/** Keyed token of a receipt batch for one sender user: names its copies. */
+export const receiptsToken = (secret: Uint8Array, provider: string, user: string, batchId: string): string =>
+  opaqueToken(secret, "receipts", provider, user, batchId);
+
+/** Nats-Msg-Id of one device's copy of a receipt batch (`token` from receiptsToken). */
+export const receiptsMsgId = (token: string, device: number): string => `r.${token}.${device}`;
 
 /** Nats-Msg-Id of one device copy of a sender's message (`token` from acceptToken). */
 export const copyMsgId = (token: string, fromDevice: number, toDevice: number): string => `${token}.${fromDevice}.${toDevice}`;

@@ -3,18 +3,28 @@ import * as E from "fp-ts/lib/Either.js";
 import type { Either } from "fp-ts/lib/Either.js";
 import type { HostStats, RequestContext, RunningService, ServiceEnv, ServiceError } from "@interlink/actor";
 import { CasStore, ErrorCode, Requester, ServiceHost, endpoint, overloaded, serviceError } from "@interlink/actor";
-import type { AckRequest, PullRequest, PullResponse, QueuedMessage, SendRequest, SendResponse } from "@interlink/client";
+import type {
+  AckRequest,
+  NotifyRequest,
+  NotifyResponse,
+  PullAllResponse,
+  PullRequest,
+  PulledMessage,
+  SendRequest,
+  SendResponse,
+} from "@interlink/client";
 import {
   AckRequestS,
   DeliveryErrorCode,
   DeliveryLimit,
   MAX_DEVICE_CIPHERTEXT,
   MAX_SEND_REQUEST_BYTES,
+  NotifyRequestS,
   PullRequestS,
   SendRequestS,
 } from "@interlink/client";
 import { nuid } from "@nats-io/transport-node";
-import { Service, eventSubject, inboxPrefix, requestSubject } from "@interlink/subjects";
+import { HUB_PROVIDER, Service, eventSubject, inboxPrefix, requestSubject } from "@interlink/subjects";
 import { createCodec, decodeWith } from "@interlink/wire";
 import { DeviceDirectory } from "./devices.js";
 import { FastJs, JsErr, StoreError } from "./fastjs.js";
@@ -23,8 +33,19 @@ import type { DeliveryOptions } from "./options.js";
 import { resolveOptions } from "./options.js";
 import { FairScheduler } from "./fair.js";
 import { Quotas } from "./quotas.js";
-import { ACCEPT_STREAM, DELIVERY_STREAM, QUEUED_HEADER, acceptToken, copyMsgId, openQueues } from "./queues.js";
-import type { Acceptance, StoredMessage } from "./records.js";
+import {
+  ACCEPT_STREAM,
+  DELIVERY_STREAM,
+  KIND_HEADER,
+  QUEUED_HEADER,
+  RECEIPTS_KIND,
+  acceptToken,
+  copyMsgId,
+  openQueues,
+  receiptsMsgId,
+  receiptsToken,
+} from "./queues.js";
+import type { Acceptance, StoredReceipts, StoredSignal } from "./records.js";
 import { AcceptanceS, LeaseS, StoredMessageS } from "./records.js";
 import { ExpirySweeper } from "./sweeper.js";
 import type { Tail } from "./tails.js";
@@ -49,6 +70,7 @@ export interface DeliveryService extends RunningService {
 }
 
 const storeDown = (): ServiceError => serviceError(ErrorCode.Unavailable, "message store unavailable", { retryable: true, retryAfterMs: 500 });
+const hubOnly = (): ServiceError => serviceError(ErrorCode.Forbidden, "hub-internal operation");
 
 /** How many times one device copy is re-read and re-published when another send got there first. */
 const CONFLICT_RETRIES = 16;
@@ -57,7 +79,8 @@ const CONFLICT_RETRIES = 16;
 interface PulledMeta {
   readonly subject: string;
   readonly id: string;
-  readonly from: StoredMessage["from"];
+  /** Absent for a hub receipt message: acking one reports no receipt. */
+  readonly from: StoredSignal["from"] | undefined;
   /** The pull that handed it out, and its place in that pull's answer. */
   readonly batch?: number;
   readonly idx?: number;
@@ -136,7 +159,9 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
     if (tail.seq === 0 || running <= o.maxQueuedBytesPerDevice) return running;
     const first = await fast.get(DELIVERY_STREAM, 1, tail.subject);
     if (first === null) return size;
-    const before = (Number(first.headers.get(QUEUED_HEADER)) || first.data.length) - first.data.length;
+    // A receipt message adds nothing to the running count (see storeReceipts).
+    const own = first.headers.get(KIND_HEADER) === RECEIPTS_KIND ? 0 : first.data.length;
+    const before = (Number(first.headers.get(QUEUED_HEADER)) || own) - own;
     return running - before;
   };
 
@@ -147,11 +172,11 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
    */
   const storeCopies = async (
     req: SendRequest,
-    from: StoredMessage["from"],
+    from: StoredSignal["from"],
     token: string,
   ): Promise<Either<ServiceError, { fresh: boolean[] }>> => {
     const items = req.messages.map((m) => {
-      const stored: StoredMessage = {
+      const stored: StoredSignal = {
         v: 1,
         id: req.id,
         from,
@@ -211,6 +236,87 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
     }
   };
 
+  /**
+   * Queues one hub receipt message per device: under the same per-queue locks and expected-
+   * sequence check as sends (so the running byte count stays exact), but it adds nothing to that
+   * count and is never refused by the queue limit: receipts are charged to nobody. The
+   * Nats-Msg-Id comes from the batch id, so a retried notify is stored once.
+   */
+  const storeReceipts = async (req: NotifyRequest, devices: readonly number[]): Promise<Either<ServiceError, { fresh: boolean[] }>> => {
+    const token = receiptsToken(env.secret, req.to.provider, req.to.user, req.id);
+    const items = devices.map((device) => {
+      const stored: StoredReceipts = {
+        v: 1,
+        kind: RECEIPTS_KIND,
+        id: req.id,
+        to: { provider: req.to.provider, user: req.to.user, device: device as StoredReceipts["to"]["device"] },
+        sentAt: req.sentAt,
+        receipts: req.receipts,
+      };
+      return { device, tail: tailOf(req.to.provider, req.to.user, device), data: codec.encode(stored), msgId: receiptsMsgId(token, device) };
+    });
+    const release = await locks.acquire(items.map((i) => i.tail.subject));
+    if (release === undefined) return E.left(overloaded("device queue"));
+    try {
+      const fresh = await Promise.all(
+        items.map(async (i) => {
+          const t = i.tail;
+          for (let attempt = 0; ; attempt++) {
+            if (t.seq === undefined) await refresh(t);
+            try {
+              const ack = await fast.publish(t.subject, i.data, [
+                ["Nats-Msg-Id", i.msgId],
+                ["Nats-Expected-Last-Subject-Sequence", String(t.seq ?? 0)],
+                [QUEUED_HEADER, String(t.running)],
+                [KIND_HEADER, RECEIPTS_KIND],
+              ]);
+              t.seq = ack.duplicate ? undefined : ack.seq;
+              return !ack.duplicate;
+            } catch (err) {
+              t.seq = undefined;
+              if (!(err instanceof StoreError && err.errCode === JsErr.WrongLastSequence) || attempt >= CONFLICT_RETRIES) throw err;
+            }
+          }
+        }),
+      );
+      return E.right({ fresh });
+    } finally {
+      release();
+    }
+  };
+
+  const doNotify = async (req: NotifyRequest, ctx: RequestContext): Promise<Either<ServiceError, NotifyResponse>> => {
+    const listed = await directory.list(HUB_PROVIDER, req.to.provider, req.to.user);
+    if (E.isLeft(listed)) {
+      // A sender with no device left has nobody to tell.
+      return listed.left.code === DeliveryErrorCode.UnknownRecipient ? E.right({ stored: 0, duplicate: false }) : listed;
+    }
+    const devices = listed.right.map((d) => d.device);
+    if (devices.length === 0) return E.right({ stored: 0, duplicate: false });
+    try {
+      const stored = await storeReceipts(req, devices);
+      if (E.isLeft(stored)) return stored;
+      devices.forEach((device, k) => {
+        if (!stored.right.fresh[k]) return;
+        env.nc.publish(eventSubject(Service.Delivery, "new", req.to.provider), codec.encode({ v: 1, user: req.to.user, device }));
+      });
+      return E.right({ stored: devices.length, duplicate: stored.right.fresh.every((f) => !f) });
+    } catch (err) {
+      ctx.log.warn("receipt message not stored", { error: err instanceof StoreError ? `${err.kind}:${err.errCode}` : "error" });
+      return E.left(storeDown());
+    }
+  };
+
+  /** Hub-internal: the receipt service routes a batch of receipts to every device of their sender. */
+  const notify = endpoint<NotifyRequest, NotifyResponse>({
+    op: "notify",
+    schema: NotifyRequestS,
+    // Refused before decoding from anyone but the hub; the hub's requests share the instance
+    // fairly with the providers' but pay no provider's rate.
+    admit: (provider) => (provider === HUB_PROVIDER ? admitAny(provider) : hubOnly()),
+    handle: (req, ctx) => () => sched.run(ctx.provider, () => doNotify(req, ctx)),
+  });
+
   const doSend = async (req: SendRequest, ctx: RequestContext): Promise<Either<ServiceError, SendResponse>> => {
     const from = { provider: ctx.provider, user: req.from.user, device: req.from.device };
     const digest = digestOf(req);
@@ -256,7 +362,7 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
     handle: (req, ctx) => () => sched.run(ctx.provider, () => doSend(req, ctx)),
   });
 
-  const doPull = async (req: PullRequest, ctx: RequestContext): Promise<Either<ServiceError, PullResponse>> => {
+  const doPull = async (req: PullRequest, ctx: RequestContext): Promise<Either<ServiceError, PullAllResponse>> => {
     const tail = tailOf(ctx.provider, req.user, req.device);
     const subject = tail.subject;
     const max = req.max ?? 64;
@@ -265,15 +371,21 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
       const last = await fast.lastBySubject(DELIVERY_STREAM, subject);
       tail.seq = last?.seq ?? 0;
       tail.running = last === null ? 0 : Number(last.headers.get(QUEUED_HEADER)) || 0;
-      if (last === null) return E.right({ messages: [], more: false });
-      const messages: QueuedMessage[] = [];
+      // nats-server 2.9's file store forgets a subject's last sequence once its newest messages
+      // are deleted while older ones remain (an ack out of order, or of the messages after a
+      // receipt message the puller left queued): `last_by_subj` then finds nothing although the
+      // queue is not empty, and the expected-sequence check takes it as 0. So "nothing" is
+      // confirmed from the head before the queue is called empty, and then walked to its end.
+      if (last === null && (await fast.get(DELIVERY_STREAM, 1, subject)) === null) return E.right({ messages: [], more: false });
+      const bound = last?.seq ?? Number.MAX_SAFE_INTEGER;
+      const messages: PulledMessage[] = [];
       const batch = ++pulls;
       // True while everything handed out so far is the queue's head with nothing skipped.
       let prefix = true;
       let seq = 0;
       let used = 0;
       let more = false;
-      while (seq < last.seq) {
+      while (seq < bound) {
         if (messages.length >= max) {
           more = true;
           break;
@@ -291,17 +403,27 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
           break;
         }
         seq = m.seq;
-        const rec = decodeWith(codec, StoredMessageS, m.data);
-        if (E.isLeft(rec)) {
-          ctx.log.error("unreadable queued message skipped", { seq: m.seq });
+        // A receipt message for a puller that did not ask for them stays queued for one that does.
+        if (req.receipts !== true && m.headers.get(KIND_HEADER) === RECEIPTS_KIND) {
           prefix = false;
           continue;
         }
-        const { id, from, sentAt, type, body } = rec.right;
+        const rec = decodeWith(codec, StoredMessageS, m.data);
+        if (E.isLeft(rec) || (rec.right.kind === RECEIPTS_KIND && req.receipts !== true)) {
+          if (E.isLeft(rec)) ctx.log.error("unreadable queued message skipped", { seq: m.seq });
+          prefix = false;
+          continue;
+        }
+        const r = rec.right;
+        const from = r.kind === RECEIPTS_KIND ? undefined : r.from;
         used += m.data.length;
         if (pulled.size >= PULLED_CACHE_MAX) pulled.delete(pulled.keys().next().value as number);
-        pulled.set(m.seq, prefix ? { subject, id, from, batch, idx: messages.length } : { subject, id, from });
-        messages.push({ seq: m.seq, id, from, sentAt, type, body });
+        pulled.set(m.seq, prefix ? { subject, id: r.id, from, batch, idx: messages.length } : { subject, id: r.id, from });
+        messages.push(
+          r.kind === RECEIPTS_KIND
+            ? { kind: RECEIPTS_KIND, seq: m.seq, id: r.id, sentAt: r.sentAt, receipts: r.receipts }
+            : { seq: m.seq, id: r.id, from: r.from, sentAt: r.sentAt, type: r.type, body: r.body },
+        );
       }
       return E.right({ messages, more });
     } catch (err) {
@@ -310,7 +432,7 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
     }
   };
 
-  const pull = endpoint<PullRequest, PullResponse>({
+  const pull = endpoint<PullRequest, PullAllResponse>({
     op: "pull",
     schema: PullRequestS,
     admit: admitAny,
@@ -321,9 +443,10 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
     const tail = tailOf(ctx.provider, req.user, req.device);
     const subject = tail.subject;
     const by = { provider: ctx.provider, user: req.user, device: req.device };
-    let acks: Array<{ id: string; from: StoredMessage["from"]; by: typeof by; at: number }>;
+    let acks: Array<{ id: string; from: StoredSignal["from"]; by: typeof by; at: number }>;
     const seqs = [...new Set(req.seqs)].sort((x, y) => x - y);
     let ackedCount: number | undefined;
+    let removed = 0;
     try {
       let done: Array<PulledMeta | undefined>;
       const metas = seqs.map((seq) => pulled.get(seq));
@@ -348,7 +471,7 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
               // Only the owner's queue can be acked; other sequences are ignored, not revealed.
               if (m === null || m.subject !== subject) return undefined;
               const rec = decodeWith(codec, StoredMessageS, m.data);
-              meta = E.isRight(rec) ? { subject, id: rec.right.id, from: rec.right.from } : undefined;
+              meta = E.isRight(rec) ? { subject, id: rec.right.id, from: rec.right.kind === RECEIPTS_KIND ? undefined : rec.right.from } : undefined;
             }
             return (await fast.delete(DELIVERY_STREAM, seq)) ? meta : undefined;
           }),
@@ -361,16 +484,21 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
         tail.running = 0;
       }
       const at = env.clock.now();
-      acks = done.filter((m): m is PulledMeta => m !== undefined).map((m) => ({ id: m.id, from: m.from, by, at }));
+      removed = done.filter((m) => m !== undefined).length;
+      // Acked receipt messages are done with; only Signal messages make delivered receipts.
+      acks = done
+        .filter((m): m is PulledMeta & { from: StoredSignal["from"] } => m !== undefined && m.from !== undefined)
+        .map((m) => ({ id: m.id, from: m.from, by, at }));
     } catch (err) {
       ctx.log.warn("ack failed", { error: err instanceof StoreError ? `${err.kind}:${err.errCode}` : "error" });
       return E.left(storeDown());
     }
     if (acks.length > 0) {
-      const r = await hub.call(requestSubject(Service.Receipt, "acked", ctx.provider), { v: 1, acks }, { name: "any", decode: E.right });
+      // As the hub (the only caller the receipt service takes "delivered" from), naming the acking device.
+      const r = await hub.call(requestSubject(Service.Receipt, "acked", HUB_PROVIDER), { v: 1, acks }, { name: "any", decode: E.right });
       if (E.isLeft(r)) ctx.log.warn("delivered receipts not recorded", { code: r.left.code });
     }
-    return E.right({ acked: ackedCount ?? acks.length });
+    return E.right({ acked: ackedCount ?? removed });
   };
 
   const ack = endpoint<AckRequest, { acked: number }>({
@@ -380,7 +508,7 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
     handle: (req, ctx) => () => sched.run(ctx.provider, () => doAck(req, ctx)),
   });
 
-  host.serve([send, pull, ack]);
+  host.serve([send, pull, ack, notify]);
   if (o.sweeper) sweeper.start();
   let stopping: Promise<void> | undefined;
   return {

@@ -141,11 +141,18 @@ export class ExpirySweeper {
     if (!deleted) return;
     this.#expired++;
     const rec = decodeWith(this.#codec, StoredMessageS, m.data);
-    if (E.isLeft(rec) || rec.right.to === undefined) {
+    if (E.isLeft(rec)) {
       this.#log.warn("expired message without routing data dropped", { seq: m.seq });
       return;
     }
-    const { id, from, to } = rec.right;
+    const r = rec.right;
+    // A receipt message has no sender to tell: it just goes.
+    if (r.kind === "receipts") return;
+    if (r.to === undefined) {
+      this.#log.warn("expired message without routing data dropped", { seq: m.seq });
+      return;
+    }
+    const { id, from, to } = r;
     const ev: ExpiredEvent = { v: 1, id, user: from.user, to };
     this.#nc.publish(eventSubject(Service.Delivery, "expired", from.provider), this.#codec.encode(ev));
   }

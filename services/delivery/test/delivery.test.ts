@@ -125,6 +125,15 @@ describe("delivery", () => {
     const six = await send();
     expect(await ack(q.map((m) => m.seq))).toBe(1);
     expect((await pullAll(b, bob, 1)).map((m) => m.id)).toEqual([six]);
+
+    // Acking the newest messages first (nats-server 2.9's file store then forgets the queue's last
+    // sequence): the older ones are still handed out, and the queue keeps taking messages.
+    const more = [six, await send(), await send()];
+    q = await pullAll(b, bob, 1);
+    expect(await ack([q[1]!.seq, q[2]!.seq])).toBe(2);
+    expect((await pullAll(b, bob, 1)).map((m) => m.id)).toEqual([more[0]]);
+    const nine = await send();
+    expect((await drain(b, bob, 1)).map((m) => m.id)).toEqual([more[0], nine]);
   });
 
   it("answers mismatched_devices for a missing or an extra device, stale_devices for a re-registered one, and stores nothing", async () => {

@@ -4,8 +4,8 @@ import * as E from "fp-ts/lib/Either.js";
 import { startSingle, useTopology } from "@interlink/testing";
 import { ErrorCode, Requester } from "@interlink/actor";
 import type { ServiceError } from "@interlink/actor";
-import { DeliveryLimit, InterlinkClient } from "@interlink/client";
-import { Service, requestSubject } from "@interlink/subjects";
+import { DeliveryLimit, InterlinkClient, NotifyResponseS } from "@interlink/client";
+import { HUB_PROVIDER, Service, requestSubject } from "@interlink/subjects";
 import type { Hub } from "./helpers.js";
 import { alpha, beta, dev, drain, envelope, gamma, left, pullAll, register, right, sleep, startHub, user } from "./helpers.js";
 
@@ -132,5 +132,43 @@ describe("quotas and fairness", () => {
     await drain(b, bob, 1);
     await drain(b, bob, 2);
     for (let i = 0; i < 3; i++) right(await c.delivery.send(envelope(erin, to, regs, body)));
+  });
+
+  it("queues the hub's receipt messages whatever the queue holds, and counts them against nothing", async () => {
+    const { b } = hub;
+    const sam = user("sam");
+    const erin = user("erin");
+    const regs = await register(b, sam, [1]);
+    const to = { provider: beta, user: sam };
+    const internal = new Requester(await hub.conn(), { timeoutMs: 10_000 });
+    // Two batches of 256 receipts with long ids: about 90 KiB, well over the 64 KiB queue limit.
+    const long = (k: number) => `${"r".repeat(56)}${String(k).padStart(8, "0")}`;
+    const batch = (n: number) => ({
+      v: 1,
+      id: `batch-${n}-${randomBytes(6).toString("hex")}`,
+      to,
+      sentAt: Date.now(),
+      receipts: Array.from({ length: 256 }, (_, k) => ({
+        id: long(k),
+        status: "delivered",
+        by: { provider: alpha, user: `${"u".repeat(56)}${String(k).padStart(8, "0")}`, device: 1 },
+        at: Date.now(),
+      })),
+    });
+    for (const n of [1, 2]) {
+      const r = await internal.call(requestSubject(Service.Delivery, "notify", HUB_PROVIDER), batch(n), NotifyResponseS);
+      expect(E.isRight(r) && r.right).toEqual({ stored: 1, duplicate: false });
+    }
+    internal.close();
+    // The queue limit still sees an empty queue: three 20 KiB sends fit, a fourth does not.
+    const body = () => randomBytes(20 * KIB);
+    for (let i = 0; i < 3; i++) right(await c.delivery.send(envelope(erin, to, regs, body)));
+    expect(left(await c.delivery.send(envelope(erin, to, regs, body))).details).toEqual({ limit: DeliveryLimit.RecipientQueue, devices: [1] });
+    // Reading the Signal messages leaves the receipt messages queued, and the count back at zero.
+    expect(await drain(b, sam, 1)).toHaveLength(3);
+    const left2 = right(await b.delivery.pullAll({ user: sam, device: dev(1), max: 256 })).messages;
+    expect(left2.map((m) => m.kind)).toEqual(["receipts", "receipts"]);
+    for (let i = 0; i < 3; i++) right(await c.delivery.send(envelope(erin, to, regs, body)));
+    expect(left(await c.delivery.send(envelope(erin, to, regs, body))).code).toBe(ErrorCode.RateLimited);
   });
 });

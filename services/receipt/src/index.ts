@@ -1,2 +1,2 @@
-export type { ReceiptOptions } from "./service.js";
+export type { ReceiptOptions, ReceiptService, ReceiptStats } from "./service.js";
 export { RECEIPTS_BUCKET, startReceipt } from "./service.js";

@@ -3,15 +3,18 @@ import { randomBytes } from "node:crypto";
 import * as E from "fp-ts/lib/Either.js";
 import type { Either } from "fp-ts/lib/Either.js";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { nanos } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, startSingle, useTopology } from "@interlink/testing";
-import type { RunningService, ServiceError } from "@interlink/actor";
+import type { ServiceError } from "@interlink/actor";
 import { ErrorCode, Requester, silentLogger, systemClock } from "@interlink/actor";
 import type { AckedRecord, ReceiptEvent } from "@interlink/client";
 import { InterlinkClient, ReceiptEventS } from "@interlink/client";
 import type { DeviceId, ProviderId, UserId } from "@interlink/subjects";
-import { Service, eventSubject, requestSubject } from "@interlink/subjects";
+import { HUB_PROVIDER, Service, requestSubject } from "@interlink/subjects";
 import { createCodec, decodeWith, s } from "@interlink/wire";
-import { startReceipt } from "../src/index.js";
+import type { ReceiptService } from "../src/index.js";
+import { RECEIPTS_BUCKET, startReceipt } from "../src/index.js";
 
 const alpha = "alpha" as ProviderId;
 const beta = "beta" as ProviderId;
@@ -42,7 +45,7 @@ const ack = (id: string, from: [ProviderId, UserId, number], by: [ProviderId, Us
 describe("receipt", () => {
   const topo = useTopology(() => startSingle());
   const conns: NatsConnection[] = [];
-  let receipt: RunningService;
+  let receipt: ReceiptService;
   let hub: Requester;
   let a: InterlinkClient;
   let b: InterlinkClient;
@@ -55,9 +58,8 @@ describe("receipt", () => {
     conns.push(nc);
     return nc;
   };
-  /** What delivery does when devices of `recipient` ack: ilk.receipt.v1.acked.<recipient provider>. */
-  const acked = (recipient: ProviderId, acks: Ack[]) =>
-    hub.call(requestSubject(Service.Receipt, "acked", recipient), { v: 1, acks }, RecordedS);
+  /** What delivery does when devices ack: ilk.receipt.v1.acked.hub, as the hub. */
+  const acked = (acks: Ack[], as: ProviderId = HUB_PROVIDER) => hub.call(requestSubject(Service.Receipt, "acked", as), { v: 1, acks }, RecordedS);
   const eventsFor = (u: UserId) => events.filter((e) => e.event.user === u);
   const waitForReceipts = async (u: UserId, n: number) => {
     const count = () => eventsFor(u).reduce((k, e) => k + e.event.receipts.length, 0);
@@ -67,8 +69,13 @@ describe("receipt", () => {
 
   beforeAll(async () => {
     const nc = await conn();
-    // A wide window so that several separate acked calls surely fall into one batch.
-    receipt = await startReceipt({ nc, log: silentLogger, clock: systemClock, secret: randomBytes(32), replicas: 1 }, { batchWindowMs: 400 });
+    // A wide window so that several separate acked calls surely fall into one batch. No delivery
+    // runs here, so routing every batch fails (the tap below listens on everything, so it times
+    // out rather than finding no responders): two short attempts each, then given up.
+    receipt = await startReceipt(
+      { nc, log: silentLogger, clock: systemClock, secret: randomBytes(32), replicas: 1 },
+      { batchWindowMs: 400, routeAttempts: 2, routeTimeoutMs: 200 },
+    );
     await nc.flush();
     tap = await conn();
     tap.subscribe(">", {
@@ -99,8 +106,8 @@ describe("receipt", () => {
     const id1 = msgId();
     const id2 = msgId();
     const t = 1_700_000_000_000;
-    expect(right(await acked(beta, [ack(id1, [alpha, alice, 1], [beta, bob, 1], t), ack(id1, [alpha, alice, 1], [beta, bob, 2], t + 1)]))).toEqual({ recorded: 2 });
-    expect(right(await acked(beta, [ack(id2, [alpha, alice, 2], [beta, bob, 1], t + 2)]))).toEqual({ recorded: 1 });
+    expect(right(await acked([ack(id1, [alpha, alice, 1], [beta, bob, 1], t), ack(id1, [alpha, alice, 1], [beta, bob, 2], t + 1)]))).toEqual({ recorded: 2 });
+    expect(right(await acked([ack(id2, [alpha, alice, 2], [beta, bob, 1], t + 2)]))).toEqual({ recorded: 1 });
 
     const seen = await waitForReceipts(alice, 3);
     expect(seen).toHaveLength(1);
@@ -125,7 +132,7 @@ describe("receipt", () => {
     const carol = user("carol");
     const dave = user("dave");
     const id = msgId();
-    right(await acked(alpha, [ack(id, [alpha, alice, 1], [alpha, dave, 1]), ack(id, [beta, carol, 1], [alpha, dave, 1])]));
+    right(await acked([ack(id, [alpha, alice, 1], [alpha, dave, 1]), ack(id, [beta, carol, 1], [alpha, dave, 1])]));
     const forAlice = await waitForReceipts(alice, 1);
     const forCarol = await waitForReceipts(carol, 1);
     expect(forAlice.map((e) => e.provider)).toEqual([alpha]);
@@ -136,18 +143,19 @@ describe("receipt", () => {
     expect(right(await a.receipt.status({ user: carol, id })).receipts).toEqual([]);
   });
 
-  it("refuses an acked record that claims another provider's device, recording none of it", async () => {
+  it("refuses acked records from any provider, even about its own devices, recording none of it", async () => {
     const alice = user("alice");
     const bob = user("bob");
     const id = msgId();
-    const forged = left(await acked(alpha, [ack(id, [alpha, alice, 1], [beta, bob, 1])]));
-    expect(forged.code).toBe(ErrorCode.Forbidden);
-    // A forged entry after a genuine one spoils the whole record.
-    const mixed = left(await acked(beta, [ack(id, [alpha, alice, 1], [beta, bob, 1]), ack(id, [alpha, alice, 1], [alpha, bob, 2])]));
-    expect(mixed.code).toBe(ErrorCode.Forbidden);
+    const genuine = ack(id, [alpha, alice, 1], [beta, bob, 1]);
+    // beta reporting its own device, and alpha forging beta's device: neither is the hub.
+    for (const as of [beta, alpha]) expect(left(await acked([genuine], as)).code).toBe(ErrorCode.Forbidden);
+    // Refused before decoding: garbage from a provider is forbidden too, not a bad request.
+    const garbage = await hub.callRaw(requestSubject(Service.Receipt, "acked", beta), new Uint8Array([0xc1]));
+    expect(E.isLeft(garbage) && garbage.left.code).toBe(ErrorCode.Forbidden);
     expect(right(await a.receipt.status({ user: alice, id })).receipts).toEqual([]);
-    // The genuine entry alone is accepted afterwards.
-    expect(right(await acked(beta, [ack(id, [alpha, alice, 1], [beta, bob, 1])]))).toEqual({ recorded: 1 });
+    // The same record from the hub (delivery, which saw the device ack) is taken.
+    expect(right(await acked([genuine]))).toEqual({ recorded: 1 });
     const seen = await waitForReceipts(alice, 1);
     expect(seen.flatMap((e) => e.event.receipts.map((r) => r.by))).toEqual([{ provider: beta, user: bob, device: 1 }]);
   });
@@ -157,20 +165,20 @@ describe("receipt", () => {
     const bob = user("bob");
     const id = msgId();
     const one = ack(id, [alpha, alice, 1], [beta, bob, 3]);
-    expect(right(await acked(beta, [one, one]))).toEqual({ recorded: 1 });
-    expect(right(await acked(beta, [one]))).toEqual({ recorded: 0 });
+    expect(right(await acked([one, one]))).toEqual({ recorded: 1 });
+    expect(right(await acked([one]))).toEqual({ recorded: 0 });
     // A redelivered copy acked later (another timestamp) is still the same receipt.
-    expect(right(await acked(beta, [{ ...one, at: one.at + 5000 }]))).toEqual({ recorded: 0 });
+    expect(right(await acked([{ ...one, at: one.at + 5000 }]))).toEqual({ recorded: 0 });
     expect(right(await a.receipt.status({ user: alice, id })).receipts).toHaveLength(1);
     // A second message id from the same sender makes the end of the batch observable.
     const later = msgId();
-    right(await acked(beta, [ack(later, [alpha, alice, 1], [beta, bob, 3])]));
+    right(await acked([ack(later, [alpha, alice, 1], [beta, bob, 3])]));
     const seen = await waitForReceipts(alice, 2);
     expect(seen.flatMap((e) => e.event.receipts.map((r) => r.id))).toEqual([id, later]);
   });
 
   it("answers malformed records with bad_request and keeps serving", async () => {
-    const subject = requestSubject(Service.Receipt, "acked", beta);
+    const subject = requestSubject(Service.Receipt, "acked", HUB_PROVIDER);
     const garbage = await hub.callRaw(subject, new Uint8Array([0xc1, 0x92, 0x00]));
     expect(E.isLeft(garbage) && garbage.left.code).toBe(ErrorCode.BadRequest);
     const empty = await hub.call(subject, { v: 1, acks: [] }, RecordedS);
@@ -182,7 +190,25 @@ describe("receipt", () => {
     expect(receipt.stats().rejected).toBeGreaterThanOrEqual(4);
     const alice = user("alice");
     const id = msgId();
-    right(await acked(beta, [ack(id, [alpha, alice, 1], [beta, user("bob"), 1])]));
+    right(await acked([ack(id, [alpha, alice, 1], [beta, user("bob"), 1])]));
     expect(right(await a.receipt.status({ user: alice, id })).receipts).toHaveLength(1);
+  });
+
+  it("keeps its records in a KV bucket that expires them (30 days by default) at the configured replicas", async () => {
+    const info = await (await jetstreamManager(conns[0]!)).streams.info(`KV_${RECEIPTS_BUCKET}`);
+    expect(info.config.max_age).toBe(nanos(30 * 24 * 60 * 60 * 1000));
+    expect(info.config.num_replicas).toBe(1);
+  });
+
+  it("gives a batch up when delivery cannot take it; its receipts stay queryable", async () => {
+    const alice = user("alice");
+    const id = msgId();
+    const before = receipt.receiptStats().unrouted;
+    right(await acked([ack(id, [alpha, alice, 1], [beta, user("bob"), 1])]));
+    await waitForReceipts(alice, 1);
+    for (let i = 0; i < 250 && receipt.receiptStats().unrouted === before; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(receipt.receiptStats().unrouted).toBeGreaterThan(before);
+    expect(receipt.receiptStats().routed).toBe(0);
+    expect(right(await a.receipt.status({ user: alice, id })).receipts.map((r) => r.id)).toEqual([id]);
   });
 });

@@ -1,8 +1,29 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { RunningService, ServiceEnv } from "@interlink/actor";
 import { ErrorCode, Requester, ServiceHost, endpoint, serviceError } from "@interlink/actor";
-import type { InterlinkClient, RegisterRequest, SafetyNumberRequest, SafetyNumberResponse, SendContent, SendContentResponse } from "@interlink/client";
-import { LowKeysEventS, NewMessageEventS, ReceiptEventS, RegisterRequestS, SafetyNumberRequestS, SendContentS, signalName } from "@interlink/client";
+import type {
+  InterlinkClient,
+  MessageStatusRequest,
+  MessageStatusResponse,
+  Receipt,
+  ReceiptSettings,
+  ReceiptSettingsResponse,
+  RegisterRequest,
+  SafetyNumberRequest,
+  SafetyNumberResponse,
+  SendContent,
+  SendContentResponse,
+} from "@interlink/client";
+import {
+  LowKeysEventS,
+  MessageStatusRequestS,
+  NewMessageEventS,
+  ReceiptSettingsS,
+  RegisterRequestS,
+  SafetyNumberRequestS,
+  SendContentS,
+  signalName,
+} from "@interlink/client";
 import { ab, generateDevice, safetyNumber } from "@interlink/crypto";
 import type { DeviceAddress } from "@interlink/client";
 import { IdentityKeyPair } from "@signalapp/libsignal-client";
@@ -12,12 +33,13 @@ import { Service, eventSubject, inboxPrefix, requestSubject } from "@interlink/s
 import { createCodec, decodeWith } from "@interlink/wire";
 import { KeyMaintenance } from "./actors/maintenance.js";
 import { Receiver } from "./actors/receiver.js";
-import { sendContent } from "./actors/sender.js";
+import { newMessageId, sendContent } from "./actors/sender.js";
 import { Sessions } from "./actors/sessions.js";
 import type { SessionEngine } from "./actors/engine.js";
 import { LocalEngine } from "./actors/engine.js";
 import type { DeviceSecrets } from "./records.js";
 import { RatchetStore } from "./store.js";
+import { ReceiptPrefs, SentLog } from "./sent-log.js";
 
 export interface RatchetOptions {
   readonly provider: ProviderId;
@@ -35,6 +57,11 @@ export interface RatchetOptions {
   readonly natsServers?: string;
   /** Signed prekey and Kyber last-resort age that triggers a rotation (default 7 days). */
   readonly rotateAfterMs?: number;
+  /**
+   * How long what a user sent is remembered for checking read/played receipts and answering
+   * `status` (default 30 days, delivery's retention; the sent-log bucket's max age).
+   */
+  readonly sentLogTtlMs?: number;
 }
 
 /**
@@ -43,6 +70,8 @@ export interface RatchetOptions {
  */
 export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): Promise<RunningService> => {
   const store = await RatchetStore.open(env.nc, o.provider, env.secret, o.atRestKey, env.replicas);
+  const sentLog = await SentLog.open(env.nc, o.provider, env.secret, o.atRestKey, env.replicas, o.sentLogTtlMs ?? 30 * 24 * 60 * 60 * 1000);
+  const prefs = await ReceiptPrefs.open(env.nc, o.provider, env.secret, o.atRestKey, env.replicas);
   const codec = createCodec();
   const safety = (dev: DeviceSecrets, remote: { provider: ProviderId; user: string }, remoteKey: Uint8Array): string =>
     safetyNumber(
@@ -69,7 +98,7 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
   } else {
     engine = new LocalEngine(o.provider, o.client, store, new Sessions(store, { onIdentityReplaced }), () => env.clock.now());
   }
-  const receiver = new Receiver({ client: o.client, app, engine, log: env.log });
+  const receiver = new Receiver({ client: o.client, app, engine, log: env.log, sentLog, prefs });
   const hosted = new Map<string, DeviceSecrets>();
   const remember = (d: DeviceSecrets) => hosted.set(`${d.user}/${d.device}`, d);
 
@@ -128,7 +157,52 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
       const dev = await loadDevice(req.from.user, req.from.device);
       if (E.isLeft(dev)) return dev;
       if (dev.right === null) return E.left(serviceError(ErrorCode.NotFound, "sending device is not registered here"));
-      return sendContent({ client: o.client, engine, now: () => env.clock.now(), log: env.log }, dev.right, req.to, req.content, req.id);
+      if (req.content.t === "receipt" && req.content.status === "read") {
+        // Read receipts off: nothing is sent (and the app is told no device got anything).
+        const on = await prefs.readReceipts(req.from.user);
+        if (E.isLeft(on)) return on;
+        if (!on.right) return E.right({ id: req.id ?? newMessageId(), devices: 0 });
+      }
+      return sendContent({ client: o.client, engine, now: () => env.clock.now(), log: env.log, sentLog }, dev.right, req.to, req.content, req.id);
+    },
+  });
+
+  const settings = endpoint<ReceiptSettings, ReceiptSettingsResponse>({
+    op: "settings",
+    schema: ReceiptSettingsS,
+    handle: (req) => async () => {
+      if (req.readReceipts === undefined) return E.map((on: boolean) => ({ readReceipts: on }))(await prefs.readReceipts(req.user));
+      return E.map((on: boolean) => ({ readReceipts: on }))(await prefs.setReadReceipts(req.user, req.readReceipts));
+    },
+  });
+
+  /**
+   * How a message fared, per recipient device: delivered from the hub's record (the receipt
+   * service's `status`), read and played from the end-to-end receipts kept in the sent log.
+   */
+  const status = endpoint<MessageStatusRequest, MessageStatusResponse>({
+    op: "status",
+    schema: MessageStatusRequestS,
+    handle: (req) => async () => {
+      const [entry, hub, on] = await Promise.all([
+        sentLog.lookup(req.user, req.id),
+        o.client.receipt.status({ user: req.user, id: req.id }),
+        prefs.readReceipts(req.user),
+      ]);
+      if (E.isLeft(entry)) return entry;
+      if (E.isLeft(hub)) return hub;
+      if (E.isLeft(on)) return on;
+      const receipts: Receipt[] = [...hub.right.receipts];
+      const e = entry.right;
+      if (e === null) return E.right({ to: null, receipts });
+      for (const st of e.statuses) {
+        // Read receipts off: not shown, even those kept from before.
+        if (st.status === "read" && !on.right) continue;
+        const by = { ...e.to, device: st.device };
+        const dup = receipts.some((r) => r.status === st.status && r.by.provider === by.provider && r.by.user === by.user && r.by.device === by.device);
+        if (!dup) receipts.push({ id: req.id, status: st.status, by, at: st.at });
+      }
+      return E.right({ to: e.to, receipts });
     },
   });
 
@@ -146,7 +220,7 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
   });
 
   const host = new ServiceHost({ service: Service.Ratchet, nc: env.nc, log: env.log, clock: env.clock, provider: o.provider });
-  host.serve([register, send, safetyEndpoint]);
+  host.serve([register, send, safetyEndpoint, settings, status]);
 
   // New mail for one of our devices: drain it. Devices we do not host are someone else's edge.
   // Queue groups: with several instances of this provider's ratchet, one reacts per event.
@@ -183,15 +257,9 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
     },
   });
 
-  // Receipts for messages our users sent go on to the app.
-  const onReceipts = env.nc.subscribe(eventSubject(Service.Receipt, "status", o.provider), {
-    queue: `ilk.ratchet.${o.provider}`,
-    callback: (_e, msg) => {
-      const ev = decodeWith(codec, ReceiptEventS, msg.data);
-      if (E.isLeft(ev)) return;
-      env.nc.publish(requestSubject(Service.Ratchet, "receipts", o.provider), codec.encode({ ...ev.right, v: 1 }));
-    },
-  });
+  // Receipts for messages our users sent come through the device queues (hub receipt messages,
+  // end-to-end read/played receipts): the receiver hands them to the app. The receipt service's
+  // core-NATS event is not used here (at most once; the queues are durable).
 
   // Catch up on start and now and then: events are at-most-once, the queues are not.
   const sweep = async () => {
@@ -217,7 +285,6 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
       (stopping ??= (async () => {
         clearInterval(timer);
         onNew.unsubscribe();
-        onReceipts.unsubscribe();
         onLow.unsubscribe();
         await maintenance.close();
         await host.drain();

@@ -83,6 +83,11 @@ describe.each([
         msg.respond(codec.encode(okReply({})));
       },
     });
+    // Delivered receipts reach the app through the senders' device queues, like messages: an app
+    // takes them (here it just acks), or its queues stop at them.
+    for (const p of [alpha, beta]) {
+      app.subscribe(requestSubject(Service.Ratchet, "receipts", p), { callback: (_e, msg) => void msg.respond(codec.encode(okReply({}))) });
+    }
     await app.flush();
     alphaApp = new InterlinkClient(app, alpha);
     clients.push(alphaApp);

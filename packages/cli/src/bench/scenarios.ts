@@ -6,3 +6,4 @@ import "./scenarios/media.js";
 import "./scenarios/ratchet.js";
 import "./scenarios/e2e.js";
 import "./scenarios/receipts.js";
+import "./scenarios/fanout.js";

@@ -21,7 +21,7 @@ export const runServiceCommand = async (name: string | undefined, provider: stri
     secret: loadKey("INTERLINK_SECRET", "secret", config.dataDir),
     atRestKey: loadKey("INTERLINK_AT_REST_KEY", "at-rest.key", config.dataDir),
   };
-  const nc = await connectNats(url, `interlink-${name}`);
+  const nc = await connectNats(url, `interlink-${name}`, config.nkeyFile);
   const slog = log.child({ service: name });
   const svc = await startService(name, { nc, log: slog, clock: systemClock, secret: keys.secret, replicas: config.replicas }, keys, {
     ...(p !== undefined ? { provider: p } : {}),

@@ -30,9 +30,45 @@ export type SendContentResponse = Infer<typeof SendContentResponseS>;
 export const InboundMessageS = record("ratchet.message", 1, { to: LocalDeviceS, from: DeviceAddressS, content: ContentSchema });
 export type InboundMessage = Infer<typeof InboundMessageS>;
 
-/** Ratchet → app: receipts about messages this provider's users sent. */
-export const InboundReceiptsS = record("ratchet.receipts", 1, { user: UserIdS, receipts: s.array(ReceiptS, { max: 256 }) });
+/**
+ * Ratchet → app (request; the reply is the app's ack, as for messages): receipts about messages
+ * `user` sent. Delivered receipts come from the hub (a receipt message in each of the sender's
+ * device queues); read and played receipts come end to end from the recipient, checked against
+ * what the user sent. `device` is the sender's device whose queue carried them (each of the
+ * user's devices gets its own copy).
+ */
+export const InboundReceiptsS = record("ratchet.receipts", 1, {
+  user: UserIdS,
+  device: s.optional(DeviceIdS),
+  receipts: s.array(ReceiptS, { max: 256 }),
+});
 export type InboundReceipts = Infer<typeof InboundReceiptsS>;
+
+/** Codes of `ilk.ratchet.v1.error.<p>` events besides libsignal's decryption failures. */
+export const RatchetErrorCode = {
+  /** A read or played receipt named a message its sender was never sent (dropped). */
+  ForgedReceipt: "forged_receipt",
+} as const;
+
+/**
+ * App → ratchet: a user's receipt settings. `readReceipts: false` (default true) means neither
+ * sending read receipts nor seeing the ones contacts send (Signal's rule); delivered and played
+ * receipts are not affected. Without `readReceipts` it only answers the current setting.
+ */
+export const ReceiptSettingsS = record("ratchet.settings", 1, { user: UserIdS, readReceipts: s.optional(s.bool()) });
+export type ReceiptSettings = Infer<typeof ReceiptSettingsS>;
+export const ReceiptSettingsResponseS = s.object({ readReceipts: s.bool() });
+export type ReceiptSettingsResponse = Infer<typeof ReceiptSettingsResponseS>;
+
+/** App → ratchet: how one message `user` sent fared, per recipient device. */
+export const MessageStatusRequestS = record("ratchet.status", 1, { user: UserIdS, id: MessageIdS });
+export type MessageStatusRequest = Infer<typeof MessageStatusRequestS>;
+/**
+ * `to`: the recipient the message went to (null: not in the sent log, e.g. expired or never
+ * sent); `receipts`: delivered (from the hub) and read/played (end to end) per recipient device.
+ */
+export const MessageStatusResponseS = s.object({ to: s.nullable(UserAddressS), receipts: s.array(ReceiptS, { max: 2048 }) });
+export type MessageStatusResponse = Infer<typeof MessageStatusResponseS>;
 
 /** Ratchet → app: a message that could not be decrypted; the app decides what to show. */
 export const InboundErrorS = record("ratchet.error", 1, {

@@ -9,6 +9,7 @@ import type { DeviceId } from "@interlink/subjects";
 import type { ContentBody } from "@interlink/wire";
 import { encodeContent } from "@interlink/wire";
 import type { DeviceSecrets } from "../records.js";
+import type { SentLog } from "../sent-log.js";
 import type { SessionEngine } from "./engine.js";
 
 export const newMessageId = (): string => randomBytes(16).toString("base64url");
@@ -30,6 +31,9 @@ const detailList = (e: ServiceError, key: string): DeviceId[] => {
  * delivery says the device list moved on (missing, extra, stale), it fixes sessions and tries
  * again, so the app never sees that error. Then the sender's own other devices get a copy
  * marked with the conversation it went to (Signal's sent transcript).
+ *
+ * Messages that can be read or played (text, attachments) are written to the sent log first,
+ * so a read or played receipt for them is believed only from the recipient they went to.
  */
 export const sendContent = async (
   deps: SendDeps,
@@ -39,10 +43,15 @@ export const sendContent = async (
   id: string = newMessageId(),
 ): Promise<Either<ServiceError, { id: string; devices: number }>> => {
   const sentAt = deps.now();
+  const self: UserAddress = { provider: deps.client.provider, user: dev.user };
+  const toSelf = to.provider === self.provider && to.user === self.user;
+  if (deps.sentLog !== undefined && !toSelf && (body.t === "text" || body.t === "attachment")) {
+    const logged = await deps.sentLog.logSent(dev.user, id, to, sentAt);
+    if (E.isLeft(logged)) return logged;
+  }
   const sent = await sendToUser(deps, dev, to, id, sentAt, encodeContent({ v: 1, id, sentAt, body }));
   if (E.isLeft(sent)) return sent;
-  const self: UserAddress = { provider: deps.client.provider, user: dev.user };
-  if (to.provider !== self.provider || to.user !== self.user) {
+  if (!toSelf) {
     // Its own envelope id: delivery accepts each (sender, envelope id) once, and the copy is a
     // different envelope from the message itself. The content inside keeps the message's id.
     const copyId = createHash("sha256").update(`copy:${id}`).digest("base64url").slice(0, 43);
@@ -59,6 +68,8 @@ export interface SendDeps {
   readonly engine: SessionEngine;
   readonly now: () => number;
   readonly log?: Logger;
+  /** Where read/played receipts are checked later; without it nothing is logged. */
+  readonly sentLog?: SentLog;
 }
 
 /** Right: the number of devices the message was stored for. */

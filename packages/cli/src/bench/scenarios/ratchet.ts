@@ -1,6 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
 import * as E from "fp-ts/lib/Either.js";
 import { silentLogger, systemClock } from "@interlink/actor";
 import type { ServiceEnv } from "@interlink/actor";
@@ -10,35 +8,9 @@ import { startKeyDirectory } from "@interlink/key-directory";
 import type { DeviceSecrets, SessionEngine } from "@interlink/session-ratchet";
 import { LocalEngine, RatchetStore, Sessions, WorkerPoolEngine, startSessionRatchet } from "@interlink/session-ratchet";
 import type { DeviceId, ProviderId, UserId } from "@interlink/subjects";
-import { Latency, closedLoop } from "../latency.js";
-import { rawSignalLoop } from "../raw-signal.js";
+import { rawSignal } from "../baselines.js";
+import { drive, driveExtra } from "../latency.js";
 import { registerScenario } from "../registry.js";
-
-const SIZE = 100;
-
-/** The raw baseline on `workers` threads (0: this thread), `count` messages in all. */
-const rawSignal = async (workers: number, count: number): Promise<number> => {
-  if (workers === 0) return (count / (await rawSignalLoop(count, SIZE))) * 1000;
-  const per = Math.ceil(count / workers);
-  const script = fileURLToPath(new URL("../raw-signal.js", import.meta.url));
-  // Each thread times its own loop (thread start and module loading left out); the threads run
-  // together, so the slowest loop bounds the combined rate.
-  const times = await Promise.all(
-    Array.from(
-      { length: workers },
-      () =>
-        new Promise<number>((resolve, reject) => {
-          const w = new Worker(script, { workerData: { rawSignal: true, count: per, size: SIZE } });
-          w.once("message", (m: { ms: number }) => {
-            resolve(m.ms);
-            void w.terminate();
-          });
-          w.once("error", reject);
-        }),
-    ),
-  );
-  return ((per * workers) / Math.max(...times)) * 1000;
-};
 
 /**
  * encrypt + decrypt through session-ratchet's session engine (actors, sealed KV state with
@@ -49,6 +21,7 @@ registerScenario("ratchet", async (ctx) => {
   const workers = ctx.opts.workers ?? 1;
   const total = ctx.opts.count ?? 4_000;
   const pairs = ctx.opts.concurrency ?? 32;
+  const SIZE = ctx.opts.size ?? 100;
   const provider = "bench" as ProviderId;
   const hub = await ctx.connect("bench-ratchet-hub");
   const secret = randomBytes(32);
@@ -97,28 +70,30 @@ registerScenario("ratchet", async (ctx) => {
   for (const [i, p] of devices.entries()) {
     if (!(await pass(p.a, p.b, p.aAddr, p.bAddr, 2 * i + 1)) || !(await pass(p.b, p.a, p.bAddr, p.aAddr, 2 * i + 2))) failures++;
   }
-  const lat = new Latency();
-  const run = await closedLoop(total, pairs, async (i) => {
+  const run = await drive(ctx, { count: total, concurrency: pairs, unit: "messages" }, async (i) => {
     const p = devices[i % pairs]!;
     return pass(p.a, p.b, p.aAddr, p.bAddr, 1_000 + i);
-  }, lat, ctx.progress);
-  const raw = await rawSignal(workers, total);
+  }, "session engine encrypt+decrypt");
+  const raw = await rawSignal(workers, Math.max(total, run.done), SIZE);
   await engine.close();
   await svc.stop();
   await keys.stop();
   client.close();
   return {
     scenario: "ratchet",
+    unit: "messages",
+    load: run.load,
     throughput: run.opsPerSec,
     baseline: raw,
     baseline_name: `raw libsignal encrypt+decrypt, in-memory stores, ${workers === 0 ? "main thread" : `${workers} worker thread(s)`}`,
     ratio: run.opsPerSec / raw,
-    ...lat.percentilesMs(),
+    ...run.latency.percentilesMs(),
     errors: run.errors + failures,
     duplicates: 0,
     lost: 0,
     instances: 1,
-    count: total,
-    extra: { workers, session_pairs: pairs, message_bytes: SIZE },
+    count: run.done,
+    duration_s: run.elapsedMs / 1000,
+    extra: { ...driveExtra(run), workers, session_pairs: pairs, message_bytes: SIZE },
   };
 });

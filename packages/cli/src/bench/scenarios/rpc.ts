@@ -3,10 +3,11 @@ import { Requester, ServiceHost, endpoint, silentLogger } from "@interlink/actor
 import type { ProviderId } from "@interlink/subjects";
 import { Service, requestSubject } from "@interlink/subjects";
 import { createCodec, record, s } from "@interlink/wire";
-import { Latency, closedLoop } from "../latency.js";
+import { rawNatsRequestReply } from "../baselines.js";
+import { drive, driveExtra } from "../latency.js";
 import { registerScenario } from "../registry.js";
 
-const EchoS = record("bench.echo", 1, { n: s.int({ min: 0 }), body: s.bytes({ max: 1024 }) });
+const EchoS = record("bench.echo", 1, { n: s.int({ min: 0 }), body: s.bytes({ max: 1 << 20 }) });
 const ReplyS = s.object({ n: s.int({ min: 0 }) });
 
 /**
@@ -16,40 +17,15 @@ const ReplyS = s.object({ n: s.int({ min: 0 }) });
 registerScenario("rpc", async (ctx) => {
   const total = ctx.opts.count ?? 50_000;
   const conc = ctx.opts.concurrency ?? 100;
+  const size = ctx.opts.size ?? 100;
   const server = await ctx.connect("bench-rpc-server");
   const client = await ctx.connect("bench-rpc-client");
   const codec = createCodec();
-  const body = new Uint8Array(100).fill(7);
+  const body = new Uint8Array(size).fill(7);
   const provider = "bench" as ProviderId;
 
-  // Baseline: raw echo responder and a hand-rolled shared inbox.
-  const rawSubject = "bench.raw.echo";
-  server.subscribe(rawSubject, { callback: (_e, m) => void m.respond(m.data) });
-  const pending = new Map<number, () => void>();
-  const inbox = `_INBOX.bench.${Date.now()}`;
-  client.subscribe(`${inbox}.*`, {
-    callback: (_e, m) => {
-      const id = Number(m.subject.slice(inbox.length + 1));
-      pending.get(id)?.();
-      pending.delete(id);
-    },
-  });
-  await server.flush();
-  await client.flush();
-  let seq = 0;
-  const rawPayload = codec.encode({ v: 1, n: 1, body });
-  const rawLat = new Latency();
-  const raw = await closedLoop(
-    total,
-    conc,
-    () =>
-      new Promise<boolean>((resolve) => {
-        const id = seq++;
-        pending.set(id, () => resolve(true));
-        client.publish(rawSubject, rawPayload, { reply: `${inbox}.${id}` });
-      }),
-    rawLat,
-  );
+  // Baseline: raw echo responder and a hand-rolled shared inbox, the same number of requests.
+  const raw = await rawNatsRequestReply(ctx, total, conc, codec.encode({ v: 1, n: 1, body }));
 
   const host = new ServiceHost({ service: Service.Keys, nc: server, log: silentLogger, maxInFlight: 10_000 }).serve([
     endpoint<{ v: 1; n: number; body: Uint8Array }, { n: number }>({
@@ -61,22 +37,24 @@ registerScenario("rpc", async (ctx) => {
   await server.flush();
   const req = new Requester(client, { timeoutMs: 10_000 });
   const subject = requestSubject(Service.Keys, "echo", provider);
-  const lat = new Latency();
-  const actor = await closedLoop(total, conc, async (i) => E.isRight(await req.call(subject, { v: 1, n: i, body }, ReplyS)), lat, ctx.progress);
+  const run = await drive(ctx, { count: total, concurrency: conc, unit: "requests" }, async (i) => E.isRight(await req.call(subject, { v: 1, n: i, body }, ReplyS)), "actor request/reply");
   req.close();
   await host.drain();
   return {
     scenario: "rpc",
-    throughput: actor.opsPerSec,
+    unit: "requests",
+    load: run.load,
+    throughput: run.opsPerSec,
     baseline: raw.opsPerSec,
     baseline_name: "raw NATS request/reply, shared reply subscription",
-    ratio: actor.opsPerSec / raw.opsPerSec,
-    ...lat.percentilesMs(),
-    errors: actor.errors,
+    ratio: run.opsPerSec / raw.opsPerSec,
+    ...run.latency.percentilesMs(),
+    errors: run.errors,
     duplicates: 0,
     lost: 0,
     instances: 1,
-    count: total,
-    extra: { baseline_p50_ms: rawLat.percentilesMs().p50_ms, concurrency: conc },
+    count: run.done,
+    duration_s: run.elapsedMs / 1000,
+    extra: { ...driveExtra(run), baseline_p50_ms: raw.latency.percentilesMs().p50_ms, concurrency: conc, body_bytes: size },
   };
 });
