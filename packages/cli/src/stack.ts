@@ -5,7 +5,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger, RunningService, ServiceEnv } from "@interlink/actor";
 import { systemClock } from "@interlink/actor";
 import { InterlinkClient } from "@interlink/client";
-import { startDelivery } from "@interlink/delivery";
+import { deliveryOptionsFromEnv, startDelivery } from "@interlink/delivery";
 import { startKeyDirectory } from "@interlink/key-directory";
 import { mediaOptionsFromEnv, startMediaStore } from "@interlink/media-store";
 import type { NatsServerHandle } from "@interlink/natsd";
@@ -67,7 +67,8 @@ export const startService = async (
     case "key-directory":
       return startKeyDirectory(env);
     case "delivery":
-      return startDelivery(env, { retentionMs: (opts.retentionDays ?? 30) * 24 * 3600 * 1000 });
+      // Quotas, limits and windows from INTERLINK_DELIVERY_* (docs/delivery.md).
+      return startDelivery(env, { ...deliveryOptionsFromEnv(process.env), retentionMs: (opts.retentionDays ?? 30) * 24 * 3600 * 1000 });
     case "media-store":
       // Limits, retention and upload TTL from INTERLINK_MEDIA_* (docs/media.md).
       return startMediaStore(env, mediaOptionsFromEnv(process.env));

@@ -4,7 +4,7 @@ import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { ServiceError } from "@interlink/actor";
 import { ErrorCode, serviceError } from "@interlink/actor";
 import type { ProviderId } from "@interlink/subjects";
-import { parseProviderId } from "@interlink/subjects";
+import { isReservedProviderId, parseProviderId } from "@interlink/subjects";
 import { createCodec, decodeWith } from "@interlink/wire";
 import * as E from "fp-ts/lib/Either.js";
 import type { ProviderRecord } from "./records.js";
@@ -173,4 +173,7 @@ export class ProviderGate {
 }
 
 /** Validates a provider id given on a command line. */
-export const providerId = (u: string): E.Either<string, ProviderId> => E.mapLeft((e: { message: string }) => e.message)(parseProviderId(u));
+export const providerId = (u: string): E.Either<string, ProviderId> =>
+  E.chain((p: ProviderId) => (isReservedProviderId(p) ? E.left(`provider id: "${p}" is reserved for the hub's own calls`) : E.right(p)))(
+    E.mapLeft((e: { message: string }) => e.message)(parseProviderId(u)),
+  );

@@ -117,3 +117,13 @@ describe("ProviderGate (the protocol check delivery calls)", () => {
 });
 
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+
+describe("provider ids given on a command line", () => {
+  it("refuses the id reserved for the hub's own calls, and malformed ones", async () => {
+    const { providerId } = await import("../src/index.js");
+    const E = await import("fp-ts/lib/Either.js");
+    expect(E.isLeft(providerId("hub"))).toBe(true);
+    expect(E.isLeft(providerId("Not.Valid"))).toBe(true);
+    expect(E.isRight(providerId("gamma"))).toBe(true);
+  });
+});

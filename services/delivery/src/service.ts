@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { ProviderGate } from "@interlink/providers";
 import * as E from "fp-ts/lib/Either.js";
 import type { Either } from "fp-ts/lib/Either.js";
 import type { HostStats, RequestContext, RunningService, ServiceEnv, ServiceError } from "@interlink/actor";
@@ -106,6 +107,7 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
   const host = new ServiceHost({ service: Service.Delivery, nc: env.nc, log: env.log, clock: env.clock, codec, maxInFlight: 4_096 });
   const directory = new DeviceDirectory(env.nc, hub, codec, env.clock, { ttlMs: o.deviceCacheTtlMs, maxEntries: o.deviceCacheMaxEntries });
   const quotas = new Quotas(o.quotas, env.clock);
+  const gate = await ProviderGate.start(env.nc, { replicas: env.replicas });
   const sched = new FairScheduler(o.maxActiveRequests, o.quotas.maxInFlight);
   /** Before decoding: room for one more of this provider's requests? */
   const admitAny = (provider: string): ServiceError | undefined => (sched.admit(provider) ? undefined : quotas.concurrencyLimited());
@@ -359,7 +361,13 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
     op: "send",
     schema: SendRequestS,
     admit: (provider, bytes) => admitAny(provider) ?? quotas.admitSend(provider, bytes),
-    handle: (req, ctx) => () => sched.run(ctx.provider, () => doSend(req, ctx)),
+    handle: (req, ctx) => () => {
+      // Both providers must be enrolled and have declared the envelope's end-to-end protocol
+      // (open while nobody is enrolled: development mode).
+      const refused = gate.checkSend(ctx.provider, req.protocol, req.to.provider);
+      if (refused !== undefined) return Promise.resolve(E.left(refused));
+      return sched.run(ctx.provider, () => doSend(req, ctx));
+    },
   });
 
   const doPull = async (req: PullRequest, ctx: RequestContext): Promise<Either<ServiceError, PullAllResponse>> => {
@@ -525,6 +533,7 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
     }),
     stop: () =>
       (stopping ??= (async () => {
+        gate.stop();
         await sweeper.stop();
         await host.drain();
         directory.close();

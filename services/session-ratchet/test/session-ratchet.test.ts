@@ -311,6 +311,20 @@ describe.each([
     expect(inbox.filter((m) => m.to.user === "max")).toHaveLength(1);
   });
 
+  it("answers an app's retry of a send with the same id as already sent", async () => {
+    const betaApp = new InterlinkClient(conns[conns.length - 1]!, beta);
+    clients.push(betaApp);
+    await register(alphaApp, "oli");
+    await register(betaApp, "pam");
+    const req = { from: { user: "oli" as UserId, device: dev1 }, to: { provider: beta, user: "pam" as UserId }, id: "retry-same-id", content: { t: "text" as const, text: "once" } };
+    const first = await alphaApp.ratchet.send(req);
+    const again = await alphaApp.ratchet.send(req);
+    expect(E.isRight(first) && E.isRight(again)).toBe(true);
+    await waitUntil(() => inbox.some((m) => m.to.user === "pam"));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(inbox.filter((m) => m.to.user === "pam").map((m) => m.content.id)).toEqual(["retry-same-id"]);
+  });
+
   it("refuses bad requests with typed errors and an unknown sender with not_found", async () => {
     const bad = await alphaApp.ratchet.register({ user: "has.dot" as UserId, device: dev1 });
     expect(E.isLeft(bad) && bad.left.code).toBe(ErrorCode.BadRequest);

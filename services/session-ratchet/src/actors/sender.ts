@@ -112,6 +112,9 @@ const sendToUser = async (
       for (const d of detailList(err, "stale")) fresh.add(d);
       continue;
     }
+    // The app retried a send delivery had already accepted under this id (our new encryption
+    // differs, so delivery calls it a reuse): the message is out, answer as the first time did.
+    if (err.code === DeliveryErrorCode.MessageIdReused) return E.right(out.length);
     return sent;
   }
   return E.left(serviceError(ErrorCode.Conflict, "recipient's devices kept changing", { retryable: true }));
