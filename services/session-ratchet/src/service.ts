@@ -1,4 +1,5 @@
 import * as E from "fp-ts/lib/Either.js";
+import { DrainLeases } from "./drain-lease.js";
 import type { RunningService, ServiceEnv } from "@interlink/actor";
 import { ErrorCode, Requester, ServiceHost, endpoint, serviceError } from "@interlink/actor";
 import type {
@@ -98,7 +99,8 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
   } else {
     engine = new LocalEngine(o.provider, o.client, store, new Sessions(store, { onIdentityReplaced }), () => env.clock.now());
   }
-  const receiver = new Receiver({ client: o.client, app, engine, log: env.log, sentLog, prefs });
+  const leases = await DrainLeases.open(env.nc, o.provider, env.secret, env.replicas, () => env.clock.now());
+  const receiver = new Receiver({ client: o.client, app, engine, log: env.log, sentLog, prefs, leases });
   const hosted = new Map<string, DeviceSecrets>();
   const remember = (d: DeviceSecrets) => hosted.set(`${d.user}/${d.device}`, d);
 
@@ -292,6 +294,7 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
         await engine.close();
         app.close();
         store.close();
+        leases.close();
       })()),
   };
 };

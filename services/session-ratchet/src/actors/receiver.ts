@@ -9,7 +9,11 @@ import type { Content, Schema } from "@interlink/wire";
 import { decodeContent } from "@interlink/wire";
 import type { DeviceSecrets } from "../records.js";
 import type { ReceiptPrefs, SentLog } from "../sent-log.js";
+import type { DrainLeases } from "../drain-lease.js";
 import type { SessionEngine } from "./engine.js";
+
+/** The drain did not run: another instance holds the device's lease. */
+const BUSY = -1;
 
 const anyReply: Schema<unknown> = { name: "ack", decode: (u) => E.right(u) };
 
@@ -22,6 +26,8 @@ export interface ReceiverDeps {
   /** What this edge's users sent: end-to-end receipts are checked against it. */
   readonly sentLog: SentLog;
   readonly prefs: ReceiptPrefs;
+  /** One instance of this provider's edge drains a device at a time. */
+  readonly leases: DrainLeases;
 }
 
 type ReceiptBody = Extract<Content["body"], { t: "receipt" }>;
@@ -47,12 +53,26 @@ export class Receiver {
   trigger(dev: DeviceSecrets): void {
     void this.#drains.ask(`${dev.user}/${dev.device}`, () => this.#drain(dev)).then((r) => {
       if (E.isLeft(r) && r.left.code !== ErrorCode.Overloaded) this.d.log.warn("drain stopped", { code: r.left.code });
+      // Another instance is draining: what arrived meanwhile may come after its last pull, so
+      // look again shortly (its lease is released when it is done).
+      if (E.isRight(r) && r.right === BUSY && !this.#closed) setTimeout(() => this.#closed || this.trigger(dev), 500).unref();
     });
   }
 
   async #drain(dev: DeviceSecrets): Promise<Either<ServiceError, number>> {
+    if (!(await this.d.leases.acquire(dev))) return E.right(BUSY);
+    try {
+      return await this.#drainHeld(dev);
+    } finally {
+      await this.d.leases.release(dev);
+    }
+  }
+
+  async #drainHeld(dev: DeviceSecrets): Promise<Either<ServiceError, number>> {
     let handled = 0;
     for (;;) {
+      // Renewed every batch; a batch takes far less than the lease.
+      if (handled > 0 && !(await this.d.leases.acquire(dev))) return E.right(handled);
       const batch = await this.d.client.delivery.pullAll({ user: dev.user, device: dev.device, max: 64 });
       if (E.isLeft(batch)) return batch;
       const acks: number[] = [];
@@ -154,7 +174,10 @@ export class Receiver {
     return E.right(undefined);
   }
 
+  #closed = false;
+
   close(): Promise<void> {
+    this.#closed = true;
     return this.#drains.close();
   }
 }
