@@ -130,7 +130,11 @@ export const startStack = async (
   const services: RunningService[] = await startHubServices(nc, log, keys, opts);
   for (const provider of opts.providers) {
     services.push(
-      await startService("session-ratchet", { ...env, log: log.child({ service: "session-ratchet", provider }) }, keys, { provider }),
+      await startService("session-ratchet", { ...env, log: log.child({ service: "session-ratchet", provider }) }, keys, {
+        provider,
+        ...(opts.ratchetWorkers !== undefined ? { ratchetWorkers: opts.ratchetWorkers } : {}),
+        ...(opts.natsUrl !== undefined ? { natsUrl: opts.natsUrl } : {}),
+      }),
     );
   }
   return {

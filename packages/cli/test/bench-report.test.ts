@@ -66,11 +66,10 @@ describe("bench report", () => {
     expect(html).toContain("raw libsignal encrypt+decrypt &amp; friends");
   });
 
-  it("draws throughput per second for every phase, with the baseline as a reference line", () => {
+  it("draws throughput per second of the measured phases, with the baseline as a reference line", () => {
     const thr = html.slice(html.indexOf("Throughput over time ("), html.indexOf("</svg>", html.indexOf("Throughput over time (")));
     const lines = [...thr.matchAll(/<polyline points="([^"]+)"[^>]*data-series="([^"]+)"/g)].map((m) => ({ n: m[1]!.split(" ").length, name: m[2]! }));
     expect(lines).toEqual([
-      { n: 3, name: "baseline: raw NATS request/reply" },
       { n: 10, name: "messages" },
       { n: 2, name: "baseline 3,400/s" },
     ]);
@@ -146,5 +145,26 @@ describe("open loop", () => {
     expect(r.errors).toBe(0);
     expect(lat.count).toBe(20);
     expect(lat.percentilesMs().p99_ms).toBeGreaterThan(200);
+  });
+});
+
+describe("bench flags", () => {
+  it("turns flags into options and refuses bad ones", async () => {
+    const { benchOptions } = await import("../src/commands/bench.js");
+    expect(benchOptions({ natsUrl: undefined }, { json: true, rate: "500", duration: "2.5", users: "10", devices: "3", size: "1024", providers: "3", workers: "0" })).toEqual({
+      rate: 500,
+      durationS: 2.5,
+      users: 10,
+      devices: 3,
+      size: 1024,
+      providers: 3,
+      workers: 0,
+    });
+    expect(benchOptions({ natsUrl: "nats://127.0.0.1:4222" }, { json: false, rate: "half", external: true })).toEqual({ natsUrl: "nats://127.0.0.1:4222", rate: "half", external: true });
+    expect(benchOptions({ natsUrl: undefined }, { json: false, rate: "max" })).toEqual({ rate: "max" });
+    expect(() => benchOptions({ natsUrl: undefined }, { json: false, rate: "fast" })).toThrow(/--rate/);
+    expect(() => benchOptions({ natsUrl: undefined }, { json: false, count: "10", duration: "5" })).toThrow(/alternatives/);
+    expect(() => benchOptions({ natsUrl: undefined }, { json: false, external: true })).toThrow(/--nats/);
+    expect(() => benchOptions({ natsUrl: undefined }, { json: false, devices: "17" })).toThrow(/--devices/);
   });
 });

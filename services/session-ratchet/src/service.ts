@@ -1,4 +1,5 @@
 import * as E from "fp-ts/lib/Either.js";
+import { DeviceLists } from "./device-lists.js";
 import { DrainLeases } from "./drain-lease.js";
 import type { RunningService, ServiceEnv } from "@interlink/actor";
 import { ErrorCode, Requester, ServiceHost, endpoint, serviceError } from "@interlink/actor";
@@ -16,6 +17,7 @@ import type {
   SendContentResponse,
 } from "@interlink/client";
 import {
+  DevicesEventS,
   LowKeysEventS,
   MessageStatusRequestS,
   NewMessageEventS,
@@ -99,6 +101,15 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
   } else {
     engine = new LocalEngine(o.provider, o.client, store, new Sessions(store, { onIdentityReplaced }), () => env.clock.now());
   }
+  const deviceLists = new DeviceLists(o.client, () => env.clock.now());
+  // key-directory tells providers that looked a user up when that user's devices change; every
+  // instance drops its cached list (no queue group).
+  const onDevices = env.nc.subscribe(eventSubject(Service.Keys, "devices", o.provider), {
+    callback: (_e, msg) => {
+      const ev = decodeWith(codec, DevicesEventS, msg.data);
+      if (E.isRight(ev)) deviceLists.drop(ev.right);
+    },
+  });
   const leases = await DrainLeases.open(env.nc, o.provider, env.secret, env.replicas, () => env.clock.now());
   const receiver = new Receiver({ client: o.client, app, engine, log: env.log, sentLog, prefs, leases });
   const hosted = new Map<string, DeviceSecrets>();
@@ -165,7 +176,7 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
         if (E.isLeft(on)) return on;
         if (!on.right) return E.right({ id: req.id ?? newMessageId(), devices: 0 });
       }
-      return sendContent({ client: o.client, engine, now: () => env.clock.now(), log: env.log, sentLog }, dev.right, req.to, req.content, req.id);
+      return sendContent({ client: o.client, engine, now: () => env.clock.now(), log: env.log, sentLog, devices: deviceLists }, dev.right, req.to, req.content, req.id);
     },
   });
 
@@ -295,6 +306,7 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
         app.close();
         store.close();
         leases.close();
+        onDevices.unsubscribe();
       })()),
   };
 };

@@ -102,15 +102,26 @@ export const chart = (c: ChartSpec): string => {
       parts.push(`<polyline points="${d}" class="series" data-series="${esc(s.name)}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/>`);
     }
   });
-  // Legend under the x label.
+  // Legend under the x label, wrapped into rows that fit the width (the SVG grows to hold them).
   let lx = m.l;
+  let row = 0;
   c.series.forEach((s, i) => {
     const color = s.color ?? COLORS[i % COLORS.length]!;
-    parts.push(`<line x1="${lx}" x2="${lx + 18}" y1="${H - 9}" y2="${H - 9}" stroke="${color}" stroke-width="3"${s.dashed ? ' stroke-dasharray="4 3"' : ""}/>`);
-    parts.push(`<text x="${lx + 22}" y="${H - 5}" class="legend">${esc(s.name)}</text>`);
-    lx += 30 + s.name.length * 6.5;
+    const w = 30 + s.name.length * 6.2;
+    if (lx > m.l && lx + w > W - m.r) {
+      lx = m.l;
+      row++;
+    }
+    const y = H - 9 + row * 16;
+    parts.push(`<line x1="${f2(lx)}" x2="${f2(lx + 18)}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="3"${s.dashed ? ' stroke-dasharray="4 3"' : ""}/>`);
+    parts.push(`<text x="${f2(lx + 22)}" y="${y + 4}" class="legend">${esc(s.name)}</text>`);
+    lx += w;
   });
   parts.push(`</svg>`);
+  if (row > 0) {
+    const h = H + row * 16;
+    parts[0] = `<svg class="chart" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}" role="img" aria-label="${esc(c.title)}">`;
+  }
   return parts.join("\n");
 };
 
@@ -126,21 +137,34 @@ const table = (rows: ReadonlyArray<readonly string[]>, head?: readonly string[])
 export const renderReport = (r: BenchResult, phases: readonly PhaseData[]): string => {
   const measured = phases.filter((p) => p.measured && p.ops + p.errors > 0);
   const unit = r.unit ?? "ops";
+  // Measured phases only (baselines are in the table below and as the dashed line); a second
+  // the phase only partly covers is scaled up to a rate, so phase edges do not show as dips.
+  const rate = (p: PhaseData, sec: { t: number; ops: number }) => {
+    const covered = Math.min(sec.t + 1, p.end_s) - Math.max(sec.t, p.start_s);
+    return covered >= 0.2 ? sec.ops / Math.min(1, covered) : undefined;
+  };
+  const thrPhases = measured.filter((p) => p.ops > 0 && p.seconds.length > 0);
   const thr = chart({
     title: `Throughput over time (${unit}/s, per second)`,
     xLabel: "seconds since the run started",
     yLabel: `${unit}/s`,
     series: [
-      ...phases.filter((p) => p.ops > 0 && p.seconds.length > 0).map((p): Series => ({ name: p.name, points: p.seconds.map((s) => [s.t + 0.5, s.ops] as const) })),
-      ...(r.baseline > 0 && measured.length > 0
+      ...thrPhases.map((p): Series => ({
+        name: p.name,
+        points: p.seconds.flatMap((sec) => {
+          const v = rate(p, sec);
+          return v === undefined ? [] : [[Math.max(sec.t, p.start_s) / 2 + Math.min(sec.t + 1, p.end_s) / 2, v] as const];
+        }),
+      })),
+      ...(r.baseline > 0 && thrPhases.length > 0
         ? [
             {
               name: `baseline ${num(r.baseline)}/s`,
               color: "#111827",
               dashed: true,
               points: [
-                [Math.min(...phases.map((p) => p.start_s)), r.baseline],
-                [Math.max(...phases.map((p) => p.end_s)), r.baseline],
+                [Math.min(...thrPhases.map((p) => p.start_s)), r.baseline],
+                [Math.max(...thrPhases.map((p) => p.end_s)), r.baseline],
               ] as const,
             } satisfies Series,
           ]

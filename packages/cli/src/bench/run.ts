@@ -58,7 +58,7 @@ export const progressBar = (name: string, recorder: Recorder, out: NodeJS.WriteS
     const secs = (now - started) / 1000;
     const rate = secs > 0 ? done / secs : 0;
     const eta = rate > 0 && !final ? ` eta ${Math.ceil((total - done) / rate)}s` : "";
-    const cols = out.columns ?? 100;
+    const cols = out.columns || 100;
     const line = `${name}: ${phase} [${"█".repeat(f)}${"░".repeat(w - f)}] ${Math.floor(frac * 100)}% ${done}/${total}${eta}${note ? `  ${note}` : ""}`;
     out.write(`\r${line.slice(0, Math.max(20, cols - 1))}\x1b[K`);
     open = true;

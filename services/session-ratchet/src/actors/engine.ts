@@ -4,7 +4,7 @@ import type { ServiceError } from "@interlink/actor";
 import { ErrorCode, serviceError } from "@interlink/actor";
 import type { DeviceAddress, InterlinkClient, QueuedMessage } from "@interlink/client";
 import { signalName } from "@interlink/client";
-import { MessageType, decrypt, encrypt, hasSession, protocolAddress, startSession } from "@interlink/crypto";
+import { CryptoErrorCode, MessageType, decrypt, encrypt, hasSession, protocolAddress, startSession } from "@interlink/crypto";
 import type { ProviderId } from "@interlink/subjects";
 import type { DeviceSecrets } from "../records.js";
 import type { RatchetStore } from "../store.js";
@@ -68,15 +68,25 @@ export class LocalEngine implements SessionEngine {
     const local = protocolAddress(signalName({ provider: this.provider, user: dev.user }), dev.device);
     const remote = protocolAddress(signalName(m.from), m.from.device);
     const keys = this.store.preKeySource(dev);
+    // A step can run again when another writer saved the session meanwhile (CAS conflict). Once
+    // the app has the plaintext it must not get it again: a re-run only decrypts to commit, and
+    // if the other writer already decrypted this message, it is done.
+    let delivered = false;
     return this.sessions.run<string | undefined>(dev, m.from, async (scope) => {
       const type = m.type === MessageType.PreKey ? MessageType.PreKey : MessageType.Whisper;
       const plain = await decrypt(scope, { type, body: m.body }, remote, local, keys.source);
-      if (E.isLeft(plain)) return E.right({ result: plain.left.code, commit: false });
-      const delivered = await deliver(plain.right);
-      if (E.isLeft(delivered)) {
-        // Content that does not decode is consumed (the session moved on) and reported.
-        if (delivered.left.code === "bad_content") return E.right({ result: "bad_content", commit: true });
-        return delivered;
+      if (E.isLeft(plain)) {
+        if (delivered && plain.left.code === CryptoErrorCode.DuplicatedMessage) return E.right({ result: undefined, commit: false });
+        return E.right({ result: plain.left.code, commit: false });
+      }
+      if (!delivered) {
+        const r = await deliver(plain.right);
+        if (E.isLeft(r)) {
+          // Content that does not decode is consumed (the session moved on) and reported.
+          if (r.left.code === "bad_content") return E.right({ result: "bad_content", commit: true });
+          return r;
+        }
+        delivered = true;
       }
       const committed = await keys.commit();
       if (E.isLeft(committed)) return committed;

@@ -11,6 +11,7 @@ import { encodeContent } from "@interlink/wire";
 import type { DeviceSecrets } from "../records.js";
 import type { SentLog } from "../sent-log.js";
 import type { SessionEngine } from "./engine.js";
+import type { DeviceLists } from "../device-lists.js";
 
 export const newMessageId = (): string => randomBytes(16).toString("base64url");
 
@@ -70,6 +71,7 @@ export interface SendDeps {
   readonly log?: Logger;
   /** Where read/played receipts are checked later; without it nothing is logged. */
   readonly sentLog?: SentLog;
+  readonly devices: DeviceLists;
 }
 
 /** Right: the number of devices the message was stored for. */
@@ -81,10 +83,10 @@ const sendToUser = async (
   sentAt: number,
   plaintext: Uint8Array,
 ): Promise<Either<ServiceError, number>> => {
-  const listed = await deps.client.keys.devices(to);
+  const listed = await deps.devices.get(to);
   if (E.isLeft(listed)) return listed;
   const self = to.provider === deps.client.provider && to.user === dev.user;
-  let devices: DeviceId[] = listed.right.devices.map((d) => d.device).filter((d) => !(self && d === dev.device));
+  let devices: DeviceId[] = listed.right.filter((d) => !(self && d === dev.device));
   // Sessions whose remote was re-registered, to be rebuilt from a fresh bundle.
   const fresh = new Set<DeviceId>();
 
@@ -101,6 +103,7 @@ const sendToUser = async (
     const sent = await deps.client.delivery.send({ id, from: { user: dev.user, device: dev.device }, to, sentAt, messages: out });
     if (E.isRight(sent)) return E.right(out.length);
     const err = sent.left;
+    if (err.code === DeliveryErrorCode.MismatchedDevices || err.code === DeliveryErrorCode.StaleDevices) deps.devices.drop(to);
     if (err.code === DeliveryErrorCode.MismatchedDevices) {
       const missing = detailList(err, "missing");
       const extra = new Set(detailList(err, "extra"));

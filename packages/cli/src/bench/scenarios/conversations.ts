@@ -124,6 +124,10 @@ export const runConversations = async (ctx: BenchContext, spec: ConversationSpec
     let duplicates = 0;
     let dupReceipts = 0;
     let otherReceipts = 0;
+    /** The same receipt at another device of the sender (expected with several sender devices). */
+    let receiptCopies = 0;
+    /** (message, recipient device, sender device) seen after the message was done; bounded by the run. */
+    const receiptsSeen = new Set<string>();
     let unknown = 0;
     let undecryptable = 0;
     const errorEvents = new Map<string, number>();
@@ -172,19 +176,33 @@ export const runConversations = async (ctx: BenchContext, spec: ConversationSpec
         if (e.code !== "duplicated_message") undecryptable++;
       });
       app.onReceipts((r) => {
+        // Receipts reach every device of the sender (the device they were queued for, when the
+        // ratchet says): one per (recipient device, sender device) is expected, more is a duplicate.
+        const at = (r as { device?: number }).device ?? 0;
         for (const x of r.receipts) {
+          const by = `r:${x.by.provider}/${x.by.user}/${x.by.device}`;
+          const k = `${by}@${at}`;
           const t = tracks.get(x.id);
           if (t === undefined) {
-            if (finished.has(x.id)) dupReceipts++;
-            else otherReceipts++; // e.g. receipts for the copies to the sender's own devices
+            if (!finished.has(x.id)) otherReceipts++; // e.g. receipts for the copies to the sender's own devices
+            else if (receiptsSeen.has(`${x.id}/${k}`)) dupReceipts++;
+            else {
+              receiptsSeen.add(`${x.id}/${k}`);
+              receiptCopies++;
+            }
             continue;
           }
-          const k = `r:${x.by.provider}/${x.by.user}/${x.by.device}`;
           if (t.seen.has(k)) {
             dupReceipts++;
             continue;
           }
           t.seen.add(k);
+          receiptsSeen.add(`${x.id}/${k}`);
+          if (t.seen.has(by)) {
+            receiptCopies++;
+            continue;
+          }
+          t.seen.add(by);
           t.rc++;
           check(x.id, t);
         }
@@ -267,6 +285,8 @@ export const runConversations = async (ctx: BenchContext, spec: ConversationSpec
     duplicates = 0;
     dupReceipts = 0;
     otherReceipts = 0;
+    receiptCopies = 0;
+    receiptsSeen.clear();
     unknown = 0;
     lost = 0;
     undecryptable = 0;
@@ -388,6 +408,7 @@ export const runConversations = async (ctx: BenchContext, spec: ConversationSpec
         undecryptable,
         error_events: Object.fromEntries(errorEvents),
         duplicate_receipts: dupReceipts,
+        receipts_at_other_sender_devices: receiptCopies,
         other_receipts: otherReceipts,
         unknown_messages: unknown,
         setup_s: round(setupS),
