@@ -114,6 +114,7 @@ export class ProviderApp {
    * handler resolves; a handler that throws makes it come again later.
    */
   onMessage(handler: (m: InboundMessage) => void | Promise<void>): void {
+    this.#serveReceipts();
     this.#serve(requestSubject(Service.Ratchet, "message", this.provider), (bytes) => {
       const m = decodeWith(this.#codec, InboundMessageS, bytes);
       return E.isLeft(m) ? Promise.reject(new Error("undecodable message")) : Promise.resolve(handler(m.right));
@@ -153,9 +154,25 @@ export class ProviderApp {
    * messages, and a queue does not move past what the app has not taken).
    */
   onReceipts(handler: (r: InboundReceipts) => void | Promise<void>): void {
+    this.#receipts = handler;
+    this.#serveReceipts();
+  }
+
+  #receipts: ((r: InboundReceipts) => void | Promise<void>) | undefined;
+  #receiptsServed = false;
+
+  /**
+   * Receipts are queued with the device's messages, so an app that never takes them would stall
+   * its queue: they are served (and acked) as soon as the app listens for messages, and handed
+   * to the `onReceipts` handler once there is one.
+   */
+  #serveReceipts(): void {
+    if (this.#receiptsServed) return;
+    this.#receiptsServed = true;
     this.#serve(requestSubject(Service.Ratchet, "receipts", this.provider), (bytes) => {
       const r = decodeWith(this.#codec, InboundReceiptsS, bytes);
-      return E.isLeft(r) ? Promise.reject(new Error("undecodable receipts")) : Promise.resolve().then(() => handler(r.right));
+      if (E.isLeft(r)) return Promise.reject(new Error("undecodable receipts"));
+      return Promise.resolve().then(() => this.#receipts?.(r.right));
     });
   }
 

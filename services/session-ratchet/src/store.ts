@@ -123,7 +123,7 @@ export class RatchetStore {
    * The device's private prekeys for one decryption. Removals and "used" marks are held back
    * until `commit`, so a decryption whose plaintext never reached the app can be run again.
    */
-  preKeySource(dev: DeviceSecrets): { source: PreKeySource; commit: () => Promise<Either<ServiceError, void>> } {
+  preKeySource(dev: DeviceSecrets): { source: PreKeySource; commit: () => Promise<Either<ServiceError, void>>; failed: () => boolean } {
     const tok = this.#dev(dev);
     const removals: string[] = [];
     const fresh = async (): Promise<DeviceSecrets | null> => {
@@ -131,9 +131,13 @@ export class RatchetStore {
       return E.isRight(r) ? r.right : null;
     };
     const lastResortUses: string[] = [];
+    let storeFailed = false;
     const read = async (name: string): Promise<Uint8Array | null> => {
       const r = await this.#kv.get(name);
-      if (E.isLeft(r)) throw new Error("prekey store unavailable");
+      if (E.isLeft(r)) {
+        storeFailed = true;
+        throw new Error("prekey store unavailable");
+      }
       return r.right?.bytes ?? null;
     };
     const source: PreKeySource = {
@@ -169,6 +173,6 @@ export class RatchetStore {
       }
       return E.right(undefined);
     };
-    return { source, commit };
+    return { source, commit, failed: () => storeFailed };
   }
 }

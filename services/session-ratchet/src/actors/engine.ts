@@ -76,8 +76,10 @@ export class LocalEngine implements SessionEngine {
       const type = m.type === MessageType.PreKey ? MessageType.PreKey : MessageType.Whisper;
       const plain = await decrypt(scope, { type, body: m.body }, remote, local, keys.source);
       if (E.isLeft(plain)) {
+        // A store failure while looking up prekeys is not the message's fault: retry later.
+        if (keys.failed()) return E.left(serviceError(ErrorCode.Unavailable, "prekey store unavailable", { retryable: true }));
         if (delivered && plain.left.code === CryptoErrorCode.DuplicatedMessage) return E.right({ result: undefined, commit: false });
-        return E.right({ result: plain.left.code, commit: false });
+        return E.right({ result: plain.left.code, commit: false, retryFresh: !delivered });
       }
       if (!delivered) {
         const r = await deliver(plain.right);

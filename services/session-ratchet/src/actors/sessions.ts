@@ -22,6 +22,11 @@ const sessionKey = (dev: DeviceSecrets, remote: DeviceAddress): string =>
 export interface SessionStep<A> {
   readonly result: A;
   readonly commit: boolean;
+  /**
+   * The step failed in a way a newer session record might not (another instance moved the
+   * ratchet on): when it ran on the actor's cached record, reload from the store and run again.
+   */
+  readonly retryFresh?: boolean;
 }
 
 /**
@@ -66,6 +71,7 @@ export class Sessions {
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
         // The actor keeps what it last read or wrote, with its KV revision: a write at a stale
         // revision fails its compare-and-swap, so the cache only saves reads, never correctness.
+        const fromCache = cell.state !== undefined;
         if (cell.state === undefined) {
           const sess = await this.store.getSession(dev, remote);
           if (E.isLeft(sess)) return sess;
@@ -77,6 +83,10 @@ export class Sessions {
         const scope = newScope(this.identityOf(dev), dev.registrationId, cached.session?.bytes ?? null, cached.identity?.bytes ?? null);
         const r = await step(scope);
         if (E.isLeft(r)) return r;
+        if (r.right.retryFresh === true && fromCache) {
+          cell.state = undefined;
+          continue;
+        }
         if (!r.right.commit) return E.right(r.right.result);
         let identity = cached.identity;
         if (scope.identityChanged && scope.remoteIdentity !== null) {
