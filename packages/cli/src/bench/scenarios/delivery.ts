@@ -5,9 +5,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { rawJetStream } from "../baselines.js";
 import * as E from "fp-ts/lib/Either.js";
 import type { Either } from "fp-ts/lib/Either.js";
-import { AckPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { ServiceError } from "@interlink/actor";
 import { ServiceHost, endpoint, silentLogger } from "@interlink/actor";
 import type { DevicesRequest, DevicesResponse, QueuedMessage } from "@interlink/client";
@@ -91,52 +91,6 @@ const retrying = async <T>(f: () => Promise<Either<ServiceError, T>>, onRetry: (
   }
 };
 
-/**
- * Baseline: what the same work costs on JetStream alone. Publish with a Nats-Msg-Id (`js.publish`,
- * waiting for each ack) to one subject per recipient, consumed by a durable pull consumer with
- * explicit acks, latency from publish to consumption.
- */
-const rawBaseline = async (ctx: BenchContext, total: number, conc: number, bodies: readonly Uint8Array[]) => {
-  const nc = await ctx.connect("bench-delivery-raw");
-  const jsm = await jetstreamManager(nc);
-  const js = jetstream(nc);
-  const stream = "BENCH_DELIVERY_RAW";
-  await jsm.streams.delete(stream).catch(() => undefined);
-  await jsm.streams.add({ name: stream, subjects: ["bench.delivery.raw.>"], storage: StorageType.File, allow_direct: true });
-  await jsm.consumers.add(stream, { durable_name: "bench", ack_policy: AckPolicy.Explicit, max_ack_pending: 50_000 });
-  const consumer = await js.consumers.get(stream, "bench");
-  const starts: bigint[] = new Array<bigint>(total);
-  const lat = new Latency();
-  let received = 0;
-  let done!: () => void;
-  const all = new Promise<void>((r) => (done = r));
-  const messages = await consumer.consume({
-    max_messages: 1_024,
-    callback: (m) => {
-      const i = Number(m.headers?.get("Nats-Msg-Id").slice(1));
-      m.ack();
-      const s = starts[i];
-      if (s !== undefined) lat.record(s);
-      if (++received >= total) done();
-    },
-  });
-  const t0 = process.hrtime.bigint();
-  const pub = await closedLoop(
-    total,
-    conc,
-    async (i) => {
-      starts[i] = process.hrtime.bigint();
-      await js.publish(`bench.delivery.raw.${i % RECIPIENTS}`, bodies[i % bodies.length]!, { msgID: `r${i}` });
-      return true;
-    },
-    new Latency(),
-  );
-  await Promise.race([all, sleep(120_000)]);
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  messages.stop();
-  await jsm.streams.delete(stream).catch(() => undefined);
-  return { opsPerSec: (total / ms) * 1000, errors: pub.errors + (total - Math.min(total, received)), ...lat.percentilesMs() };
-};
 
 /**
  * send → persist → pull → ack through delivery (a child process per instance, as deployed),
@@ -161,7 +115,10 @@ registerScenario("delivery", async (ctx) => {
   const bodies = Array.from({ length: 64 }, () => new Uint8Array(randomBytes(BODY_BYTES)));
   const codec = createCodec();
 
-  const base = await rawBaseline(ctx, total, conc, bodies);
+  // The same work on JetStream alone (shared with the other scenarios): js.publish with a
+  // Nats-Msg-Id to one subject per recipient, a durable pull consumer with explicit acks.
+  const raw = await rawJetStream(ctx, total, conc, BODY_BYTES, RECIPIENTS);
+  const base = { opsPerSec: raw.opsPerSec, errors: raw.errors, ...raw.latency.percentilesMs() };
 
   const tmp = mkdtempSync(join(tmpdir(), "interlink-bench-delivery-"));
   const env = { ...process.env, INTERLINK_SECRET: secretHex, INTERLINK_AT_REST_KEY: randomBytes(32).toString("hex"), INTERLINK_DATA: tmp };
