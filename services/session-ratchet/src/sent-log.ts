@@ -1,12 +1,11 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
+import { SealedKv } from "./sealed-kv.js";
 import type { KV, KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import * as E from "fp-ts/lib/Either.js";
 import type { Either } from "fp-ts/lib/Either.js";
 import type { ServiceError } from "@interlink/actor";
-import { ErrorCode, serviceError } from "@interlink/actor";
+import { ErrorCode, FastJs, FastKv, serviceError } from "@interlink/actor";
 import type { DeviceAddress, ReceiptStatus, UserAddress } from "@interlink/client";
 import { DeviceIdS, UserAddressS } from "@interlink/client";
 import type { ProviderId } from "@interlink/subjects";
@@ -14,66 +13,6 @@ import { opaqueToken } from "@interlink/subjects";
 import type { Codec, Infer } from "@interlink/wire";
 import { createCodec, decodeWith, record, s } from "@interlink/wire";
 
-/**
- * A KV bucket whose values are sealed with AES-256-GCM under the at-rest key, the entry name as
- * associated data (the format of the ratchet store's values: nonce ‖ ciphertext ‖ tag), with
- * compare-and-swap writes (revision 0: create only). Kept apart from the ratchet store's own
- * sealed bucket so that the receipts' state has its own buckets and expiry.
- */
-class SealedBucket {
-  constructor(
-    private readonly kv: KV,
-    private readonly key: Uint8Array,
-  ) {
-    if (key.length !== 32) throw new Error("at-rest key must be 32 bytes");
-  }
-
-  #seal(name: string, plain: Uint8Array): Uint8Array {
-    const nonce = randomBytes(12);
-    const c = createCipheriv("aes-256-gcm", this.key, nonce);
-    c.setAAD(Buffer.from(name));
-    const body = Buffer.concat([c.update(plain), c.final()]);
-    return Buffer.concat([nonce, body, c.getAuthTag()]);
-  }
-
-  #open(name: string, sealed: Uint8Array): Uint8Array | null {
-    if (sealed.length < 12 + 16) return null;
-    try {
-      const d = createDecipheriv("aes-256-gcm", this.key, sealed.subarray(0, 12));
-      d.setAAD(Buffer.from(name));
-      d.setAuthTag(sealed.subarray(sealed.length - 16));
-      return Buffer.concat([d.update(sealed.subarray(12, sealed.length - 16)), d.final()]);
-    } catch {
-      return null;
-    }
-  }
-
-  async get(name: string): Promise<Either<ServiceError, { bytes: Uint8Array; revision: number } | null>> {
-    try {
-      const e = await this.kv.get(name);
-      if (e === null || e.operation !== "PUT") return E.right(null);
-      const bytes = this.#open(name, e.value);
-      if (bytes === null) return E.left(serviceError(ErrorCode.Internal, "stored state does not open with the at-rest key"));
-      return E.right({ bytes, revision: e.revision });
-    } catch {
-      return E.left(unavailable());
-    }
-  }
-
-  async put(name: string, plain: Uint8Array, revision: number): Promise<Either<ServiceError, number>> {
-    const sealed = this.#seal(name, plain);
-    try {
-      return E.right(revision === 0 ? await this.kv.create(name, sealed) : await this.kv.update(name, sealed, revision));
-    } catch (err) {
-      const conflict =
-        err instanceof JetStreamApiError &&
-        (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
-      return E.left(conflict ? serviceError(ErrorCode.Conflict, "state changed concurrently", { retryable: true }) : unavailable());
-    }
-  }
-}
-
-const unavailable = (): ServiceError => serviceError(ErrorCode.Unavailable, "receipt state unavailable", { retryable: true, retryAfterMs: 200 });
 
 const bucketName = (kind: string, provider: ProviderId): string => `ilk_ratchet_${kind}_${provider.replace(/-/g, "_")}`;
 /** What this edge's users sent, for checking receipts (entries expire: the bucket's max age). */
@@ -119,18 +58,23 @@ const unreadable = (): ServiceError => serviceError(ErrorCode.Internal, "sent lo
  * (the entry name is the associated data); entries expire with the bucket's max age.
  */
 export class SentLog {
-  readonly #kv: SealedBucket;
+  readonly #kv: SealedKv;
   readonly #secret: Uint8Array;
   readonly #codec: Codec = createCodec();
 
-  private constructor(kv: SealedBucket, secret: Uint8Array) {
+  private constructor(kv: SealedKv, secret: Uint8Array) {
     this.#kv = kv;
     this.#secret = secret;
   }
 
+  close(): void {
+    this.#kv.close();
+  }
+
   static async open(nc: NatsConnection, provider: ProviderId, secret: Uint8Array, atRestKey: Uint8Array, replicas: number, ttlMs: number): Promise<SentLog> {
-    const kv = await openBucket(nc, sentLogBucket(provider), { replicas, history: 1, ttl: ttlMs });
-    return new SentLog(new SealedBucket(kv, atRestKey), secret);
+    const name = sentLogBucket(provider);
+    const kv = await openBucket(nc, name, { replicas, history: 1, ttl: ttlMs, allow_direct: true });
+    return new SentLog(new SealedKv(kv, new FastKv(new FastJs(nc), name), atRestKey), secret);
   }
 
   #name(user: string, id: string): string {
@@ -187,18 +131,23 @@ export class SentLog {
 
 /** Per-user receipt settings of this edge's users: sealed, keyed names, no expiry. */
 export class ReceiptPrefs {
-  readonly #kv: SealedBucket;
+  readonly #kv: SealedKv;
   readonly #secret: Uint8Array;
   readonly #codec: Codec = createCodec();
 
-  private constructor(kv: SealedBucket, secret: Uint8Array) {
+  private constructor(kv: SealedKv, secret: Uint8Array) {
     this.#kv = kv;
     this.#secret = secret;
   }
 
+  close(): void {
+    this.#kv.close();
+  }
+
   static async open(nc: NatsConnection, provider: ProviderId, secret: Uint8Array, atRestKey: Uint8Array, replicas: number): Promise<ReceiptPrefs> {
-    const kv = await openBucket(nc, receiptPrefsBucket(provider), { replicas, history: 1 });
-    return new ReceiptPrefs(new SealedBucket(kv, atRestKey), secret);
+    const name = receiptPrefsBucket(provider);
+    const kv = await openBucket(nc, name, { replicas, history: 1, allow_direct: true });
+    return new ReceiptPrefs(new SealedKv(kv, new FastKv(new FastJs(nc), name), atRestKey), secret);
   }
 
   #name(user: string): string {

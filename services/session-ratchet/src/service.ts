@@ -306,6 +306,8 @@ export const startSessionRatchet = async (env: ServiceEnv, o: RatchetOptions): P
         app.close();
         store.close();
         leases.close();
+        sentLog.close();
+        prefs.close();
         onDevices.unsubscribe();
       })()),
   };
