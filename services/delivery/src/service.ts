@@ -208,33 +208,44 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
           }),
         );
       }
-      const fresh = await Promise.all(
-        items.map(async (i) => {
-          const t = i.tail;
-          for (let attempt = 0; ; attempt++) {
-            if (t.seq === undefined) await refresh(t);
-            const running = t.running + i.data.length;
-            try {
-              const ack = await fast.publish(t.subject, i.data, [
-                ["Nats-Msg-Id", i.msgId],
-                ["Nats-Expected-Last-Subject-Sequence", String(t.seq ?? 0)],
-                [QUEUED_HEADER, String(running)],
-              ]);
-              // A duplicate's ack names the first copy, which need not be the newest.
-              t.seq = ack.duplicate ? undefined : ack.seq;
-              t.running = running;
-              return !ack.duplicate;
-            } catch (err) {
-              t.seq = undefined;
-              // Another instance queued for this device first, or acks emptied it: read and count again.
-              if (!(err instanceof StoreError && err.errCode === JsErr.WrongLastSequence) || attempt >= CONFLICT_RETRIES) throw err;
-            }
-          }
-        }),
-      );
+      const fresh = await Promise.all(items.map((i) => append(i.tail, i.data, i.msgId, i.data.length)));
       return E.right({ fresh });
     } finally {
       release();
+    }
+  };
+
+  /**
+   * Appends one message to a device queue (its lock held): expected last sequence plus a running
+   * queued-bytes header grown by `addBytes`. True when stored, false when JetStream dropped it as a
+   * duplicate of an earlier copy.
+   */
+  const append = async (
+    t: Tail,
+    data: Uint8Array,
+    msgId: string,
+    addBytes: number,
+    extra: ReadonlyArray<readonly [string, string]> = [],
+  ): Promise<boolean> => {
+    for (let attempt = 0; ; attempt++) {
+      if (t.seq === undefined) await refresh(t);
+      const running = t.running + addBytes;
+      try {
+        const ack = await fast.publish(t.subject, data, [
+          ["Nats-Msg-Id", msgId],
+          ["Nats-Expected-Last-Subject-Sequence", String(t.seq ?? 0)],
+          [QUEUED_HEADER, String(running)],
+          ...extra,
+        ]);
+        // A duplicate's ack names the first copy, which need not be the newest.
+        t.seq = ack.duplicate ? undefined : ack.seq;
+        if (!ack.duplicate) t.running = running;
+        return !ack.duplicate;
+      } catch (err) {
+        t.seq = undefined;
+        // Another instance queued for this device first, or acks emptied it: read and count again.
+        if (!(err instanceof StoreError && err.errCode === JsErr.WrongLastSequence) || attempt >= CONFLICT_RETRIES) throw err;
+      }
     }
   };
 
@@ -260,27 +271,7 @@ export const startDelivery = async (env: ServiceEnv, options: DeliveryOptions = 
     const release = await locks.acquire(items.map((i) => i.tail.subject));
     if (release === undefined) return E.left(overloaded("device queue"));
     try {
-      const fresh = await Promise.all(
-        items.map(async (i) => {
-          const t = i.tail;
-          for (let attempt = 0; ; attempt++) {
-            if (t.seq === undefined) await refresh(t);
-            try {
-              const ack = await fast.publish(t.subject, i.data, [
-                ["Nats-Msg-Id", i.msgId],
-                ["Nats-Expected-Last-Subject-Sequence", String(t.seq ?? 0)],
-                [QUEUED_HEADER, String(t.running)],
-                [KIND_HEADER, RECEIPTS_KIND],
-              ]);
-              t.seq = ack.duplicate ? undefined : ack.seq;
-              return !ack.duplicate;
-            } catch (err) {
-              t.seq = undefined;
-              if (!(err instanceof StoreError && err.errCode === JsErr.WrongLastSequence) || attempt >= CONFLICT_RETRIES) throw err;
-            }
-          }
-        }),
-      );
+      const fresh = await Promise.all(items.map((i) => append(i.tail, i.data, i.msgId, 0, [[KIND_HEADER, RECEIPTS_KIND]])));
       return E.right({ fresh });
     } finally {
       release();
