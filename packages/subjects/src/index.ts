@@ -6,12 +6,10 @@ export { parseDeviceId, parseEventName, parseOp, parseProviderId, parseUserId } 
 export { HUB_PROVIDER, RESERVED_PROVIDER_IDS, isReservedProviderId } from "./tokens.js";
 export {
   EDGE_WILDCARD,
-  MEDIA_STAGING_WILDCARD,
   QUEUE_WILDCARD,
   eventSubject,
   eventWildcard,
   inboxPrefix,
-  mediaStagingSubject,
   parseSubject,
   providerOfSubject,
   providerSubjects,

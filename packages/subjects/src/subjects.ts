@@ -9,7 +9,6 @@ const ROOT = "ilk";
 const VERSION = "v1";
 const EVENT_FAMILY = "evt";
 const QUEUE_FAMILY = "q";
-const STAGING_FAMILY = "stage";
 /** Opaque tokens come from opaqueToken (22 chars) but callers may bring their own keyed hashes. */
 const OPAQUE_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -101,18 +100,6 @@ export const queueSubject = (token: string): string => {
 };
 
 export const QUEUE_WILDCARD = `${ROOT}.${QUEUE_FAMILY}.>`;
-
-/**
- * Hub-internal staging stream for media chunks: `ilk.stage.media.<uploadId>`. Providers are
- * never granted `ilk.stage.>`; the upload id is minted by the media store and validated by its
- * request schema, so a bad one here is a bug.
- */
-export const mediaStagingSubject = (uploadId: string): string => {
-  if (!OPAQUE_RE.test(uploadId)) throw new TypeError("subjects: upload id must match [A-Za-z0-9_-]{1,64}");
-  return `${ROOT}.${STAGING_FAMILY}.${Service.Media}.${uploadId}`;
-};
-
-export const MEDIA_STAGING_WILDCARD = `${ROOT}.${STAGING_FAMILY}.${Service.Media}.*`;
 
 const INBOX_ROOT = `_INBOX.${ROOT}`;
 

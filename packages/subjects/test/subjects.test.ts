@@ -2,13 +2,11 @@ import * as E from "fp-ts/lib/Either.js";
 import { describe, expect, it } from "vitest";
 import type { ProviderId } from "../src/index.js";
 import {
-  MEDIA_STAGING_WILDCARD,
   QUEUE_WILDCARD,
   Service,
   eventSubject,
   eventWildcard,
   inboxPrefix,
-  mediaStagingSubject,
   parseProviderId,
   parseSubject,
   providerOfSubject,
@@ -120,13 +118,6 @@ describe("queue and inbox subjects", () => {
     expect(() => queueSubject("a.b")).toThrow(TypeError);
     expect(() => queueSubject("")).toThrow(TypeError);
     expect(() => queueSubject(">")).toThrow(TypeError);
-  });
-
-  it("builds media staging subjects", () => {
-    expect(mediaStagingSubject("upl_0123456789abcdef")).toBe("ilk.stage.media.upl_0123456789abcdef");
-    expect(MEDIA_STAGING_WILDCARD).toBe("ilk.stage.media.*");
-    expect(() => mediaStagingSubject("a.b")).toThrow(TypeError);
-    expect(() => mediaStagingSubject("*")).toThrow(TypeError);
   });
 
   it("builds the shared and per-provider inbox prefixes", () => {
